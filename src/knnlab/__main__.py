@@ -1,0 +1,5 @@
+import sys
+
+from knnlab.cli import main
+
+sys.exit(main())

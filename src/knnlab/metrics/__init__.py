@@ -1,0 +1,1 @@
+"""knnlab.metrics"""
