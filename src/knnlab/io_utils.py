@@ -40,10 +40,10 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):  # numpy and torch scalars and arrays
+        return obj.tolist()
     if hasattr(obj, "item"):
         return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

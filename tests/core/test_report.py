@@ -1,0 +1,49 @@
+import io
+import json
+import re
+
+import numpy as np
+import torch
+from PIL import Image
+
+from knnlab.report import Report, image_to_png_bytes
+
+
+def _decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+def test_image_to_png_bytes_layouts_and_rounding():
+    chw = torch.tensor([[[0.0, 0.5], [1.0, 2.0]]])  # (1, 2, 2), 2.0 is clipped
+    assert _decode(image_to_png_bytes(chw)).tolist() == [[0, 128], [255, 255]]
+    rgb = np.zeros((3, 4, 5))
+    rgb[1] = 1.0
+    out = _decode(image_to_png_bytes(rgb))
+    assert out.shape == (4, 5, 3)
+    assert (out[..., 1] == 255).all() and (out[..., 0] == 0).all()
+    hwc = np.ones((4, 5, 3)) * 0.2
+    assert _decode(image_to_png_bytes(hwc)).shape == (4, 5, 3)
+
+
+def test_report_is_self_contained_and_writes_json(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rep = Report("t <title>")
+    sec = rep.section("Tables", "intro & more")
+    sec.table([{"method": "a", "psnr": 30.123456}, {"method": "b<", "psnr": 1e-5}], caption="cap")
+    sec.images([torch.rand(1, 8, 8)], captions=["noisy"])
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    sec.figure(fig, caption="fig")
+    rep.results["x"] = {"psnr": np.float64(30.5)}
+    html_path, json_path = rep.write(tmp_path / "out")
+    text = html_path.read_text()
+    # no external assets: every src is an inline data URI
+    srcs = re.findall(r'src="([^"]+)"', text)
+    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "<link" not in text and "<script" not in text
+    assert "30.123" in text and "b&lt;" in text and "intro &amp; more" in text
+    assert json.loads(json_path.read_text()) == {"x": {"psnr": 30.5}}
