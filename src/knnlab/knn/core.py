@@ -1,0 +1,534 @@
+"""Exact (and optionally approximate) k-nearest-neighbour search under squared L2.
+
+The primary entry point is :func:`search`. How exactness is achieved:
+
+1. **Candidates.** Squared distances are ranked with the fast expansion
+   ``||q||² + ||x||² − 2 q·x`` (a float32 matrix product), computed chunk by chunk over the queries
+   *and* the database, keeping for every query the ``k + margin`` best candidates (``margin``
+   = :data:`CANDIDATE_MARGIN`). The per-chunk buffer is sized from ``memory_budget``, so no Q×N matrix
+   is ever materialised for large inputs.
+2. **Exact re-ranking.** The candidates' distances are recomputed by the direct difference
+   ``sum((q − x)²)`` in float64, and the final list is sorted by ``(distance, index)``.
+3. **Certificate.** A rigorous forward-error bound ``δ`` of the float32 expansion
+   (``(d + 4)·u·(M² + 2‖q‖M)``, ``u = 2⁻²⁴``, ``M = max‖x‖``, plus the float64→float32 rounding of
+   the inputs when they are float64) proves for each query that no non-candidate can beat (or tie
+   with) its k-th neighbour: every point left out has an expansion value ≥ ``T``, hence a true
+   distance ≥ ``T − δ``, and we check ``T − δ > d_k`` with a float32-rounding safety margin.
+   Queries that fail the check (rare: near-ties at the candidate boundary, massive duplicates) are
+   redone exactly in float64 over the whole database (chunked).
+
+**Guarantee.** The returned ``idx`` are the exact k nearest neighbours of the (float32 or float64)
+inputs, ranked by the exact squared distance and, among equal distances, by the lower index. The
+returned ``dist`` are those exact distances rounded to float32. This holds for every backend marked
+exact (``"torch"``, ``"faiss"``, ``"auto"``). The approximate backends (``"faiss-ivf"``,
+``"faiss-hnsw"``) return exact distances for the neighbours they find, sorted the same way, but may
+miss true neighbours (see :func:`search` for their recall).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from knnlab.errors import InputError
+
+__all__ = [
+    "APPROXIMATE_BACKENDS",
+    "BACKENDS",
+    "CANDIDATE_MARGIN",
+    "DEFAULT_MEMORY_BUDGET",
+    "EXACT_BACKENDS",
+    "search",
+    "set_default_memory_budget",
+]
+
+#: Default bound, in bytes, on the extra working memory of one :func:`search` call.
+#: Change it globally with ``knnlab.knn.core.DEFAULT_MEMORY_BUDGET = ...`` (or
+#: :func:`knnlab.knn.set_default_memory_budget`) or per call with ``memory_budget=``.
+DEFAULT_MEMORY_BUDGET: int = int(os.environ.get("KNNLAB_KNN_MEMORY_BUDGET", 256 * 2**20))
+
+#: Extra candidates kept per query beyond ``k`` before the exact re-ranking.
+CANDIDATE_MARGIN: int = 8
+
+EXACT_BACKENDS = ("auto", "torch", "faiss")
+APPROXIMATE_BACKENDS = ("faiss-ivf", "faiss-hnsw")
+BACKENDS = EXACT_BACKENDS + APPROXIMATE_BACKENDS
+
+_U32 = 2.0**-24
+_MIN_BUDGET = 64 * 1024
+
+
+def set_default_memory_budget(nbytes: int) -> None:
+    """Set the module-wide default ``memory_budget`` (bytes) used when a call passes ``None``."""
+    global DEFAULT_MEMORY_BUDGET
+    if int(nbytes) < _MIN_BUDGET:
+        raise InputError(f"memory budget {nbytes} bytes is too small; use at least {_MIN_BUDGET}")
+    DEFAULT_MEMORY_BUDGET = int(nbytes)
+
+
+# --------------------------------------------------------------------------------------------------
+# input handling
+
+
+@dataclass
+class _Inputs:
+    q: torch.Tensor  # (B, Q, d), original dtype promoted to float32/float64, input device
+    x: torch.Tensor  # (B, N, d)
+    batched: bool
+    numpy: bool
+    device: torch.device
+    same: bool  # queries is database
+
+
+def _as_tensor(a: Any, name: str) -> tuple[torch.Tensor, bool]:
+    if isinstance(a, torch.Tensor):
+        return a.detach(), False
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind not in "fiub":
+            raise InputError(f"{name} has dtype {a.dtype}; expected a real-valued array")
+        return torch.from_numpy(np.ascontiguousarray(a)), True
+    try:
+        arr = np.asarray(a)
+    except Exception as e:  # pragma: no cover - exotic inputs
+        raise InputError(
+            f"{name} must be a torch tensor or a numpy array, got {type(a).__name__}"
+        ) from e
+    if arr.dtype.kind not in "fiub":
+        raise InputError(
+            f"{name} must be a numeric torch tensor or numpy array, got {type(a).__name__}"
+        )
+    return torch.from_numpy(np.ascontiguousarray(arr)), True
+
+
+def _prepare(queries: Any, database: Any, k: Any, exclude_self: bool) -> _Inputs:
+    same = queries is database
+    q, q_np = _as_tensor(queries, "queries")
+    x, x_np = _as_tensor(database, "database")
+    if q.is_complex() or x.is_complex():
+        raise InputError("queries and database must be real-valued, not complex")
+    if q.ndim not in (2, 3):
+        raise InputError(
+            f"queries must have shape (Q, d) or (B, Q, d), got {tuple(q.shape)} ({q.ndim} dims)"
+        )
+    if x.ndim != q.ndim:
+        raise InputError(
+            f"database must have the same number of dims as queries ({q.ndim}): got database "
+            f"shape {tuple(x.shape)} and queries shape {tuple(q.shape)}"
+        )
+    if q.device != x.device:
+        raise InputError(
+            f"queries are on {q.device} but database is on {x.device}; move both to one device"
+        )
+    batched = q.ndim == 3
+    if batched and q.shape[0] != x.shape[0]:
+        raise InputError(
+            f"batch sizes differ: queries {tuple(q.shape)} vs database {tuple(x.shape)}"
+        )
+    if q.shape[-1] != x.shape[-1]:
+        raise InputError(
+            f"dimension mismatch: queries have d={q.shape[-1]}, database has d={x.shape[-1]}"
+        )
+    if q.shape[-1] == 0 or q.shape[-2] == 0 or x.shape[-2] == 0 or (batched and q.shape[0] == 0):
+        raise InputError(
+            f"empty input: queries {tuple(q.shape)}, database {tuple(x.shape)}; need at least one "
+            "point with at least one dimension"
+        )
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InputError(f"k must be an integer, got {k!r}")
+    k = int(k)
+    n = x.shape[-2]
+    if exclude_self:
+        if not same and tuple(q.shape) != tuple(x.shape):
+            raise InputError(
+                "exclude_self=True needs queries to be the database (same object or same shape); got "
+                f"queries {tuple(q.shape)} and database {tuple(x.shape)}"
+            )
+        if k < 1 or k > n - 1:
+            raise InputError(
+                f"k={k} is out of range: with exclude_self=True and N={n} database points, k must be "
+                f"in 1..{n - 1}"
+            )
+    elif k < 1 or k > n:
+        raise InputError(f"k={k} is out of range: with N={n} database points, k must be in 1..{n}")
+    if not q.is_floating_point() or q.dtype in (torch.float16, torch.bfloat16):
+        q = q.to(torch.float32)
+    if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
+        x = x.to(torch.float32)
+    for name, t in (("queries", q), ("database", x)):
+        if not bool(torch.isfinite(t).all()):
+            raise InputError(f"{name} contains NaN or Inf values; remove or replace them first")
+    if not batched:
+        q, x = q.unsqueeze(0), x.unsqueeze(0)
+    return _Inputs(q=q, x=x, batched=batched, numpy=q_np and x_np, device=q.device, same=same)
+
+
+# --------------------------------------------------------------------------------------------------
+# exact re-ranking and certificate
+
+
+def _exact_dist(q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Exact squared distances ``sum((q_i − x_idx[i, j])²)`` for candidates ``idx (q, c)``.
+
+    Computed in float64 and rounded to float32 (returned as float64 holding float32 values), so
+    ranking and ties refer to the returned float32 distances.
+    """
+    diff = x[idx].to(torch.float64) - q.to(torch.float64).unsqueeze(1)
+    return (diff * diff).sum(-1).to(torch.float32).to(torch.float64)
+
+
+def _sort_by_dist_then_index(d: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    order = torch.argsort(i, dim=-1, stable=True)
+    d, i = d.gather(-1, order), i.gather(-1, order)
+    order = torch.argsort(d, dim=-1, stable=True)
+    return d.gather(-1, order), i.gather(-1, order)
+
+
+def _exact_full(
+    q: torch.Tensor, x: torch.Tensor, k: int, self_rows: torch.Tensor | None, budget: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Brute force by direct differences in float64 for a few query rows.
+
+    Exact ranking by (float32-rounded distance, index). ``self_rows`` gives, per query row, its own
+    index to exclude (or None). Used only for rows whose fast result could not be certified.
+    """
+    n, d = x.shape
+    rows = q.shape[0]
+    dev = q.device
+    best_d = torch.full((rows, k), math.inf, dtype=torch.float64, device=dev)
+    best_i = torch.full((rows, k), -1, dtype=torch.int64, device=dev)
+    q64 = q.to(torch.float64)
+    rb = max(1, min(rows, budget // (3 * 8 * d * 64)))
+    for r0 in range(0, rows, rb):
+        r1 = min(rows, r0 + rb)
+        qq = q64[r0:r1].unsqueeze(1)
+        nc = max(1, min(n, budget // (3 * 8 * d * (r1 - r0))))
+        bd, bi = best_d[r0:r1], best_i[r0:r1]
+        for s in range(0, n, nc):
+            e = min(n, s + nc)
+            diff = x[s:e].to(torch.float64).unsqueeze(0) - qq
+            dist = (diff * diff).sum(-1).to(torch.float32).to(torch.float64)
+            cols = torch.arange(s, e, device=dev).expand(r1 - r0, -1)
+            if self_rows is not None:
+                dist = dist.masked_fill(cols == self_rows[r0:r1, None], math.inf)
+            # best holds lower indices than this chunk: a stable sort by distance breaks ties by index
+            dd = torch.cat([bd, dist], 1)
+            ii = torch.cat([bi, cols], 1)
+            dd, order = torch.sort(dd, dim=1, stable=True)
+            bd, bi = dd[:, :k], ii.gather(1, order[:, :k])
+        best_d[r0:r1], best_i[r0:r1] = bd, bi
+    return best_d, best_i
+
+
+def _finish(
+    q: torch.Tensor,
+    x: torch.Tensor,
+    k: int,
+    cand_i: torch.Tensor,
+    thresh: torch.Tensor | None,
+    delta: torch.Tensor | None,
+    self_offset: int | None,
+    budget: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-rank candidates exactly, certify, and redo uncertified rows by brute force.
+
+    ``cand_i (Q, c)``: candidate indices (−1 for "none"); ``thresh (Q,)``: every point *not* in the
+    candidate list has an expansion value ≥ ``thresh``, and expansion values are within ``delta``
+    of the true distance (None: no certificate, approximate mode). ``self_offset``: query ``i`` is
+    database row ``self_offset + i``, excluded from its own list.
+    """
+    nq, c = cand_i.shape
+    n, d = x.shape
+    out_d = torch.empty((nq, k), dtype=torch.float64, device=q.device)
+    out_i = torch.empty((nq, k), dtype=torch.int64, device=q.device)
+    rows_per = max(1, budget // max(1, 3 * 8 * c * d))
+    for s in range(0, nq, rows_per):
+        ci = cand_i[s : s + rows_per]
+        valid = ci >= 0
+        ex = _exact_dist(q[s : s + rows_per], x, ci.clamp_min(0))
+        ex = torch.where(valid, ex, torch.full_like(ex, math.inf))
+        ex, ii = _sort_by_dist_then_index(ex, torch.where(valid, ci, torch.full_like(ci, n)))
+        out_d[s : s + rows_per] = ex[:, :k]
+        out_i[s : s + rows_per] = ii[:, :k]
+    if thresh is not None:
+        assert delta is not None
+        dk = out_d[:, k - 1]
+        # strict, with room for the float32 rounding of the k-th distance: a left-out point can
+        # neither beat nor tie with the k-th neighbour
+        bad = ~((thresh - delta) > dk * (1.0 + 4 * _U32) + 1e-37)
+        bad &= out_i[:, k - 1] < n  # (always true here)
+    else:
+        bad = out_i[:, k - 1] >= n  # approximate mode: rows that found fewer than k points
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).squeeze(1)
+        self_rows = None if self_offset is None else rows + self_offset
+        bd, bi = _exact_full(q[rows], x, k, self_rows, budget)
+        out_d[rows] = bd
+        out_i[rows] = bi
+    return out_d, out_i
+
+
+# --------------------------------------------------------------------------------------------------
+# candidate generation
+
+
+def _torch_candidates(
+    q32: torch.Tensor, x32: torch.Tensor, kk: int, exclude_self: bool, budget: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``kk`` of ``||x||² − 2 q·x`` (float32, ||q||² left out), chunked: (values, indices)."""
+    nq, d = q32.shape
+    n = x32.shape[0]
+    dev = q32.device
+    xn = (x32 * x32).sum(1)
+    # chunk sizes: buffer (qc, nc) float32 plus topk workspace
+    nc = n if n * 4 * 256 * 2 <= budget else max(kk, min(n, budget // (2 * 4 * 256)))
+    qc = max(1, min(nq, budget // (2 * 4 * nc)))
+    buf = torch.empty((qc, nc), dtype=torch.float32, device=dev)
+    vals = torch.empty((nq, kk), dtype=torch.float32, device=dev)
+    inds = torch.empty((nq, kk), dtype=torch.int64, device=dev)
+    for qs in range(0, nq, qc):
+        qe = min(nq, qs + qc)
+        qb = q32[qs:qe]
+        best_v: torch.Tensor | None = None
+        best_i: torch.Tensor | None = None
+        for ns in range(0, n, nc):
+            ne = min(n, ns + nc)
+            b = buf[: qe - qs, : ne - ns]
+            torch.addmm(xn[ns:ne].unsqueeze(0), qb, x32[ns:ne].T, beta=1.0, alpha=-2.0, out=b)
+            if exclude_self:
+                lo, hi = max(qs, ns), min(qe, ne)
+                if lo < hi:
+                    r = torch.arange(lo, hi, device=dev)
+                    b[r - qs, r - ns] = math.inf
+            kc = min(kk, ne - ns)
+            v, i = torch.topk(b, kc, dim=1, largest=False, sorted=False)
+            i = i + ns
+            if best_v is None:
+                best_v, best_i = v, i
+            else:
+                assert best_i is not None
+                v = torch.cat([best_v, v], 1)
+                i = torch.cat([best_i, i], 1)
+                kc = min(kk, v.shape[1])
+                v, pos = torch.topk(v, kc, dim=1, largest=False, sorted=False)
+                best_v, best_i = v, i.gather(1, pos)
+        assert best_v is not None and best_i is not None
+        vals[qs:qe, : best_v.shape[1]] = best_v
+        inds[qs:qe, : best_i.shape[1]] = best_i
+    return vals, inds
+
+
+def _faiss_candidates(
+    q32: torch.Tensor, x32: torch.Tensor, kk: int, exclude_self: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``kk`` of faiss's flat L2 (``||q||² + ||x||² − 2q·x``, float32), self removed."""
+    import faiss
+
+    dev = q32.device
+    k_search = kk + 1 if exclude_self else kk
+    if dev.type == "cuda" and hasattr(faiss, "StandardGpuResources"):
+        res = _gpu_resources(faiss)
+        d_, i_ = faiss.knn_gpu(res, q32.contiguous(), x32.contiguous(), k_search)
+        dist = torch.as_tensor(d_, device=dev)
+        ind = torch.as_tensor(i_, device=dev).to(torch.int64)
+    else:
+        qn = q32.detach().cpu().contiguous().numpy()
+        xn = x32.detach().cpu().contiguous().numpy()
+        d_, i_ = faiss.knn(qn, xn, k_search)
+        dist = torch.from_numpy(d_).to(dev)
+        ind = torch.from_numpy(i_).to(torch.int64).to(dev)
+    if exclude_self:
+        dist, ind = _drop_self(dist, ind)
+    return dist, ind  # faiss values include ||q||² (clamped at 0)
+
+
+def _drop_self(dist: torch.Tensor, ind: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Remove each row's own index (row i is point i); where absent, drop the last column."""
+    nq, c = ind.shape
+    rows = torch.arange(nq, device=ind.device).unsqueeze(1)
+    is_self = ind == rows
+    drop = torch.where(
+        is_self.any(1), is_self.to(torch.int8).argmax(1), torch.full_like(rows[:, 0], c - 1)
+    )
+    keep = torch.arange(c, device=ind.device).unsqueeze(0) != drop.unsqueeze(1)
+    return dist[keep].view(nq, c - 1), ind[keep].view(nq, c - 1)
+
+
+_GPU_RES: Any = None
+
+
+def _gpu_resources(faiss: Any) -> Any:
+    global _GPU_RES
+    if _GPU_RES is None:
+        _GPU_RES = faiss.StandardGpuResources()
+    return _GPU_RES
+
+
+def _faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# approximate
+
+
+def _approx_candidates(
+    q32: torch.Tensor,
+    x32: torch.Tensor,
+    kk: int,
+    exclude_self: bool,
+    backend: str,
+    nprobe: int | None,
+    seed: int,
+) -> torch.Tensor:
+    import faiss
+
+    n, d = x32.shape
+    xn = np.ascontiguousarray(x32.detach().cpu().numpy())
+    qn = np.ascontiguousarray(q32.detach().cpu().numpy())
+    k_search = min(n, kk + 1 if exclude_self else kk)
+    if backend == "faiss-hnsw":
+        index = faiss.IndexHNSWFlat(d, 32)
+        index.hnsw.efConstruction = 80
+        index.add(xn)
+        index.hnsw.efSearch = max(64, 2 * k_search)
+    else:
+        nlist = max(1, min(n // 39, int(round(4 * math.sqrt(n)))))
+        quant = faiss.IndexFlatL2(d)
+        index = faiss.IndexIVFFlat(quant, d, nlist)
+        ntrain = min(n, 64 * nlist)
+        rng = np.random.default_rng(seed)
+        train = xn if ntrain == n else xn[np.sort(rng.choice(n, ntrain, replace=False))]
+        index.cp.seed = seed
+        index.train(train)
+        index.add(xn)
+        index.nprobe = int(nprobe) if nprobe else min(nlist, max(8, math.ceil(nlist / 16)))
+    _, i_ = index.search(qn, k_search)
+    ind = torch.from_numpy(i_).to(torch.int64)
+    if exclude_self:
+        ind = _drop_self(torch.zeros_like(ind, dtype=torch.float32), ind)[1]
+    return ind.to(q32.device)
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+
+
+def _pick_backend(device: torch.device, nq: int, n: int, d: int) -> str:
+    if device.type == "cuda":
+        return "torch"
+    # Measured on CPU (benchmarks/knn.py): see the module README/CHANGELOG for numbers.
+    return "faiss" if _faiss_available() else "torch"
+
+
+def search(
+    queries: Any,
+    database: Any,
+    k: int,
+    *,
+    exclude_self: bool = False,
+    backend: str = "auto",
+    memory_budget: int | None = None,
+    approximate: bool = False,
+    nprobe: int | None = None,
+    seed: int = 0,
+) -> tuple[Any, Any]:
+    """k nearest neighbours of each query in ``database`` under squared Euclidean distance.
+
+    Args:
+        queries: ``(Q, d)`` or batched ``(B, Q, d)`` torch tensor or numpy array.
+        database: ``(N, d)`` or ``(B, N, d)``, same kind of batching as ``queries``.
+        k: neighbours per query, ``1 ≤ k ≤ N`` (``≤ N − 1`` with ``exclude_self``).
+        exclude_self: queries are the database (same object or same shape); drop each point from
+            its own list — by index, so exact duplicates still find each other at distance 0.
+        backend: ``"auto"`` (fastest exact backend for the device), ``"torch"`` (CPU/CUDA),
+            ``"faiss"`` (flat L2 on CPU, GPU faiss when installed and the data is on CUDA), or the
+            approximate ``"faiss-ivf"`` (IVF-Flat, ``nlist ≈ 4√N``, ``nprobe = max(8, ⌈nlist/16⌉)``) and
+            ``"faiss-hnsw"`` (HNSW, M=32, efSearch=max(64, 2k)).
+        memory_budget: bound in bytes on extra working memory (default
+            :data:`DEFAULT_MEMORY_BUDGET`, 256 MiB). Input conversions (to float32, to host for faiss)
+            are not counted.
+        approximate: shorthand for ``backend="faiss-ivf"`` (when backend is ``"auto"``). On
+            clustered data the IVF defaults give recall@k ≈ 0.9–1.0 (see tests); raise ``nprobe``
+            for more.
+        nprobe: IVF lists probed (approximate IVF only).
+        seed: seed of the IVF k-means training subsample.
+
+    Returns:
+        ``(dist, idx)`` with shape ``(…, Q, k)``: float32 exact squared distances ascending, int64
+        indices into the database, equal distances ordered by lower index; on the input device (numpy
+        arrays in give numpy arrays out).
+
+    Raises:
+        InputError: wrong ndim, mismatched d or batch, k out of range, NaN/Inf, empty inputs, unknown
+            backend, exclude_self with different queries and database.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if approximate:
+        if backend == "auto":
+            backend = "faiss-ivf"
+        elif backend not in APPROXIMATE_BACKENDS:
+            raise InputError(
+                f"approximate=True needs backend 'auto', 'faiss-ivf' or 'faiss-hnsw', not {backend!r}"
+            )
+    budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
+    if budget < _MIN_BUDGET:
+        raise InputError(
+            f"memory_budget={memory_budget} bytes is too small; use at least {_MIN_BUDGET}"
+        )
+    inp = _prepare(queries, database, k, exclude_self)
+    k = int(k)
+    nb, nq, d = inp.q.shape
+    n = inp.x.shape[1]
+    if backend in ("faiss", "faiss-ivf", "faiss-hnsw") and not _faiss_available():
+        raise InputError(f"backend {backend!r} needs faiss: pip install faiss-cpu (or faiss-gpu)")
+    if backend == "auto":
+        backend = _pick_backend(inp.device, nq, n, d)
+    kk = min(k + CANDIDATE_MARGIN, n - 1 if exclude_self else n)
+
+    matmul_prec = torch.get_float32_matmul_precision()
+    out_d = torch.empty((nb, nq, k), dtype=torch.float32, device=inp.device)
+    out_i = torch.empty((nb, nq, k), dtype=torch.int64, device=inp.device)
+    self_off = 0 if exclude_self else None
+    try:
+        torch.set_float32_matmul_precision("highest")  # no TF32 in the candidate products
+        for b in range(nb):
+            q, x = inp.q[b], inp.x[b]
+            q32 = q if q.dtype == torch.float32 else q.to(torch.float32)
+            x32 = x if x.dtype == torch.float32 else x.to(torch.float32)
+            if backend in APPROXIMATE_BACKENDS:
+                ci = _approx_candidates(q32, x32, k, exclude_self, backend, nprobe, seed)
+                dd, ii = _finish(q, x, k, ci, None, None, self_off, budget)
+            else:
+                qsq = q.to(torch.float64).square().sum(1)
+                if backend == "faiss":
+                    vals, ci = _faiss_candidates(q32, x32, kk, exclude_self)
+                    thresh = vals.max(1).values.to(torch.float64)
+                else:
+                    vals, ci = _torch_candidates(q32, x32, kk, exclude_self, budget)
+                    thresh = vals.max(1).values.to(torch.float64) + qsq
+                if kk >= (n - 1 if exclude_self else n):
+                    thresh = torch.full_like(thresh, math.inf)  # every point is a candidate
+                # forward-error bound of the float32 expansion (+ float64->float32 input rounding)
+                xmax = float(x.to(torch.float64).square().sum(1).max().sqrt())
+                extra = 8 if (q.dtype == torch.float64 or x.dtype == torch.float64) else 4
+                delta = (d + extra) * _U32 * 1.01 * (qsq.sqrt() + xmax) ** 2
+                dd, ii = _finish(q, x, k, ci, thresh, delta, self_off, budget)
+            out_d[b] = dd.to(torch.float32)
+            out_i[b] = ii
+    finally:
+        torch.set_float32_matmul_precision(matmul_prec)
+    if not inp.batched:
+        out_d, out_i = out_d[0], out_i[0]
+    if inp.numpy:
+        return out_d.cpu().numpy(), out_i.cpu().numpy()
+    return out_d, out_i
