@@ -8,10 +8,13 @@
 from knnlab.data.datasets import DATASETS, dataset_dir, load_images, load_mnist
 from knnlab.data.degrade import add_gaussian_noise, imresize, rgb_to_y
 from knnlab.data.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
+from knnlab.data.patches import ImageFolderDataset, PatchDataset
 
 __all__ = [
     "DATASETS",
     "IMAGE_EXTENSIONS",
+    "ImageFolderDataset",
+    "PatchDataset",
     "add_gaussian_noise",
     "dataset_dir",
     "imresize",
