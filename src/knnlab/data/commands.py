@@ -2,17 +2,90 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from knnlab.errors import KnnlabError
 
+__all__ = ["data"]
+
 
 @click.group()
 def data() -> None:
-    """List, locate and download data sets."""
+    """List, locate and download data sets.
+
+    \b
+    Data sets live under $KNNLAB_DATA (else ../shared/datasets), one folder per name:
+    Train400, Set12, BSD68, Urban100, Set5, Set14, MNIST (MNIST/mnist.npz).
+    """
+
+
+def _count(name: str, path: Path) -> str:
+    from knnlab.data.images import list_images
+
+    if name == "MNIST":
+        npz = path / "mnist.npz"
+        if not npz.is_file():
+            return "no mnist.npz"
+        import numpy as np
+
+        try:
+            with np.load(npz, allow_pickle=False) as f:
+                return f"{len(f['x_train'])} train + {len(f['x_test'])} test"
+        except Exception as e:  # a broken file is reported, not raised, in a listing
+            return f"unreadable ({type(e).__name__})"
+    return f"{len(list_images(path))} images"
 
 
 @data.command(name="list")
-def list_() -> None:
-    """List the named data sets and where they resolve."""
-    raise KnnlabError("not implemented yet")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Data root to list (default: $KNNLAB_DATA, else ../shared/datasets).",
+)
+def list_(root: Path | None) -> None:
+    """List the named data sets, where they resolve, and whether they are present."""
+    from knnlab.data.datasets import DATASETS
+    from knnlab.data.download import SOURCES
+    from knnlab.paths import DATA_ENV, data_root
+
+    base = root if root is not None else data_root(required=False)
+    if base is None:
+        click.echo(f"data root: not found (set ${DATA_ENV}, or pass --root)")
+    else:
+        click.echo(f"data root: {base}")
+    rows = []
+    for name in DATASETS:
+        path = base / name if base is not None else None
+        if path is not None and path.is_dir():
+            rows.append((name, "present", _count(name, path), str(path)))
+        else:
+            rows.append((name, "missing", "-", str(path) if path else "-"))
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        click.echo(f"  {r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:<{width[2]}}  {r[3]}")
+    extra = [s for s in SOURCES if s not in DATASETS]
+    click.echo(f"also downloadable: {', '.join(extra)}  (knnlab data download NAME)")
+
+
+@data.command(name="download")
+@click.argument("name")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where to unpack (default: $KNNLAB_DATA, else ../shared/datasets).",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def download_(name: str, root: Path | None, no_progress: bool) -> None:
+    """Download and unpack data set NAME into ROOT/NAME (e.g. `knnlab data download Set12`)."""
+    from knnlab.data.download import fetch_dataset
+    from knnlab.paths import DATA_ENV, data_root
+
+    base = root if root is not None else data_root(required=False)
+    if base is None:
+        raise KnnlabError(f"no data root: pass --root DIR or set ${DATA_ENV}")
+    path = fetch_dataset(name, base, progress=not no_progress)
+    click.echo(f"{name}: {path}")
