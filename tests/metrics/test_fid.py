@@ -48,7 +48,7 @@ def test_feature_statistics_match_numpy() -> None:
     np.testing.assert_allclose(
         sigma, np.cov(x.astype(np.float64), rowvar=False), rtol=1e-9, atol=1e-9
     )
-    mu2, sigma2 = feature_statistics(x, chunk_rows=333)
+    _, sigma2 = feature_statistics(x, chunk_rows=333)
     np.testing.assert_allclose(sigma2, sigma, rtol=1e-10, atol=1e-10)
 
 

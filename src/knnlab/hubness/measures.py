@@ -50,6 +50,7 @@ def k_occurrence(
     backend: str = "auto",
     approximate: bool = False,
     memory_budget: int | None = None,
+    **search_kwargs: Any,
 ) -> np.ndarray:
     """k-occurrence of every row of ``x`` (N, d): how often it is among the k nearest neighbours
     (squared L2, self excluded, ties by lower index) of the other rows.
@@ -57,7 +58,8 @@ def k_occurrence(
     Returns an ``(N,)`` int64 array whose sum is ``N * k``. The search goes through
     :func:`knnlab.knn.search` (chunked, memory-bounded); only the ``(N, k)`` neighbour indices are
     kept, so N = 10⁶ runs in bounded memory. ``approximate=True`` uses the approximate backend
-    (much faster at 10⁶; the k-occurrence is then an estimate).
+    (much faster at 10⁶; the k-occurrence is then an estimate). Further keyword arguments
+    (``nprobe``, ``seed``) go to :func:`knnlab.knn.search`.
     """
     from knnlab import knn
 
@@ -77,6 +79,7 @@ def k_occurrence(
         backend=backend,
         memory_budget=memory_budget,
         approximate=approximate,
+        **search_kwargs,
     )
     idx_np = idx.detach().cpu().numpy() if isinstance(idx, torch.Tensor) else np.asarray(idx)
     idx_np = idx_np.reshape(-1).astype(np.int64, copy=False)
