@@ -53,7 +53,7 @@ __all__ = [
 DEFAULT_MEMORY_BUDGET: int = int(os.environ.get("KNNLAB_KNN_MEMORY_BUDGET", 256 * 2**20))
 
 #: Extra candidates kept per query beyond ``k`` before the exact re-ranking.
-CANDIDATE_MARGIN: int = 8
+CANDIDATE_MARGIN: int = 3
 
 EXACT_BACKENDS = ("auto", "torch", "faiss")
 APPROXIMATE_BACKENDS = ("faiss-ivf", "faiss-hnsw")
@@ -171,14 +171,25 @@ def _prepare(queries: Any, database: Any, k: Any, exclude_self: bool) -> _Inputs
 # exact re-ranking and certificate
 
 
-def _exact_dist(q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+def _exact_dist(
+    q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor, rows: int = 128
+) -> torch.Tensor:
     """Exact squared distances ``sum((q_i − x_idx[i, j])²)`` for candidates ``idx (q, c)``.
 
-    Computed in float64 and rounded to float32 (returned as float64 holding float32 values), so
-    ranking and ties refer to the returned float32 distances.
+    Computed by direct differences in float64 (exact differences of float32 inputs) and rounded to
+    float32 (returned as float64 holding float32 values), so ranking and ties refer to the returned
+    float32 distances. Small row blocks keep the work in cache.
     """
-    diff = x[idx].to(torch.float64) - q.to(torch.float64).unsqueeze(1)
-    return (diff * diff).sum(-1).to(torch.float32).to(torch.float64)
+    nq, c = idx.shape
+    d = x.shape[1]
+    out = torch.empty((nq, c), dtype=torch.float64, device=q.device)
+    for s in range(0, nq, rows):
+        e = min(nq, s + rows)
+        g = x.index_select(0, idx[s:e].reshape(-1)).view(e - s, c, d).to(torch.float64)
+        g.sub_(q[s:e].unsqueeze(1))
+        g.mul_(g)
+        torch.sum(g, -1, out=out[s:e])
+    return out.to(torch.float32).to(torch.float64)
 
 
 def _sort_by_dist_then_index(d: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,6 +231,73 @@ def _exact_full(
             ii = torch.cat([bi, cols], 1)
             dd, order = torch.sort(dd, dim=1, stable=True)
             bd, bi = dd[:, :k], ii.gather(1, order[:, :k])
+        best_d[r0:r1], best_i[r0:r1] = bd, bi
+    return best_d, best_i
+
+
+def _rescan(
+    q: torch.Tensor,
+    x: torch.Tensor,
+    k: int,
+    kth0: torch.Tensor,
+    delta: torch.Tensor,
+    self_rows: torch.Tensor | None,
+    budget: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Certified exact search for rows whose fast result could not be certified.
+
+    Scans the database in index order with the float32 expansion; a point's exact distance is
+    computed only when its lower bound ``max(0, A − δ)`` could still place it in the list: ``≤ kth0``
+    (an upper bound of the k-th distance: the rounded distance of an actual point) until ``k`` points
+    are found, then ``<`` the current k-th (later indices lose ties). So near-ties cost a few extra
+    exact distances, and massive exact duplicates stop costing anything once k zeros are found.
+    """
+    rows = q.shape[0]
+    n, d = x.shape
+    dev = q.device
+    q32 = q.to(torch.float32)
+    x32 = x if x.dtype == torch.float32 else x.to(torch.float32)
+    xn = (x32 * x32).sum(1)
+    qsq = (q32 * q32).sum(1).to(torch.float64)
+    best_d = torch.full((rows, k), math.inf, dtype=torch.float64, device=dev)
+    best_i = torch.full((rows, k), -1, dtype=torch.int64, device=dev)
+    rb = min(rows, 256)
+    nc = max(1, min(n, budget // (6 * 8 * rb)))
+    slack = 1.0 + 4 * _U32
+    for r0 in range(0, rows, rb):
+        r1 = min(rows, r0 + rb)
+        bd, bi = best_d[r0:r1], best_i[r0:r1]
+        for s in range(0, n, nc):
+            e = min(n, s + nc)
+            a = torch.addmm(xn[s:e].unsqueeze(0), q32[r0:r1], x32[s:e].T, alpha=-2.0)
+            lower = (a.to(torch.float64) + qsq[r0:r1, None] - delta[r0:r1, None]).clamp_min(0.0)
+            full = bi[:, k - 1] >= 0
+            lim = torch.where(full, bd[:, k - 1], kth0[r0:r1] * slack + 1e-37)
+            mask = torch.where(full[:, None], lower < lim[:, None], lower <= lim[:, None])
+            if self_rows is not None:
+                sr = self_rows[r0:r1]
+                inside = (sr >= s) & (sr < e)
+                mask[inside.nonzero().squeeze(1), (sr[inside] - s)] = False
+            rr, jj = mask.nonzero(as_tuple=True)
+            if rr.numel() == 0:
+                continue
+            dist = torch.empty(rr.shape[0], dtype=torch.float64, device=dev)
+            step = max(1, budget // (4 * 8 * d))
+            for p in range(0, rr.shape[0], step):
+                g = x[s + jj[p : p + step]].to(torch.float64)
+                g.sub_(q[r0 + rr[p : p + step]])
+                g.mul_(g)
+                dist[p : p + step] = g.sum(1)
+            dist = dist.to(torch.float32).to(torch.float64)
+            hit = torch.unique(rr)
+            dense = torch.full((hit.shape[0], e - s), math.inf, dtype=torch.float64, device=dev)
+            dense[torch.searchsorted(hit, rr), jj] = dist
+            cols = torch.arange(s, e, device=dev).expand(hit.shape[0], -1)
+            # best holds lower indices than this chunk: a stable sort breaks ties by index
+            dd = torch.cat([bd[hit], dense], 1)
+            ii = torch.cat([bi[hit], cols], 1)
+            dd, order = torch.sort(dd, dim=1, stable=True)
+            bd[hit], bi[hit] = dd[:, :k], ii.gather(1, order[:, :k])
         best_d[r0:r1], best_i[r0:r1] = bd, bi
     return best_d, best_i
 
@@ -266,7 +344,10 @@ def _finish(
     if bool(bad.any()):
         rows = torch.nonzero(bad).squeeze(1)
         self_rows = None if self_offset is None else rows + self_offset
-        bd, bi = _exact_full(q[rows], x, k, self_rows, budget)
+        if delta is None:  # approximate mode: plain brute force for the few incomplete rows
+            bd, bi = _exact_full(q[rows], x, k, self_rows, budget)
+        else:
+            bd, bi = _rescan(q[rows], x, k, out_d[rows, k - 1], delta[rows], self_rows, budget)
         out_d[rows] = bd
         out_i[rows] = bi
     return out_d, out_i
@@ -279,12 +360,18 @@ def _finish(
 def _torch_candidates(
     q32: torch.Tensor, x32: torch.Tensor, kk: int, exclude_self: bool, budget: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-``kk`` of ``||x||² − 2 q·x`` (float32, ||q||² left out), chunked: (values, indices)."""
-    nq, d = q32.shape
+    """Top-``kk`` of the float32 expansion, chunked over queries and database.
+
+    Ranks by ``s = q·x − ||x||²/2`` (largest first; one fused ``addmm`` per chunk), so the
+    expansion value is ``||q||² − 2 s``. Returns ``(expansion values without ||q||², indices)``,
+    i.e. ``−2 s`` and the database indices.
+    """
+    nq = q32.shape[0]
     n = x32.shape[0]
     dev = q32.device
-    xn = (x32 * x32).sum(1)
-    # chunk sizes: buffer (qc, nc) float32 plus topk workspace
+    neg_half_xn = (x32 * x32).sum(1).mul_(-0.5).unsqueeze(0)
+    # one (qc, nc) float32 buffer plus topk workspace within the budget; whole database rows when
+    # at least 256 query rows fit, else database chunks
     nc = n if n * 4 * 256 * 2 <= budget else max(kk, min(n, budget // (2 * 4 * 256)))
     qc = max(1, min(nq, budget // (2 * 4 * nc)))
     buf = torch.empty((qc, nc), dtype=torch.float32, device=dev)
@@ -297,29 +384,26 @@ def _torch_candidates(
         best_i: torch.Tensor | None = None
         for ns in range(0, n, nc):
             ne = min(n, ns + nc)
-            b = buf[: qe - qs, : ne - ns]
-            torch.addmm(xn[ns:ne].unsqueeze(0), qb, x32[ns:ne].T, beta=1.0, alpha=-2.0, out=b)
+            blk = buf[: qe - qs, : ne - ns]
+            torch.addmm(neg_half_xn[:, ns:ne], qb, x32[ns:ne].T, out=blk)
             if exclude_self:
-                lo, hi = max(qs, ns), min(qe, ne)
-                if lo < hi:
-                    r = torch.arange(lo, hi, device=dev)
-                    b[r - qs, r - ns] = math.inf
+                if max(qs, ns) < min(qe, ne):  # this block holds (i, i) entries
+                    blk.diagonal(qs - ns).fill_(-math.inf)
             kc = min(kk, ne - ns)
-            v, i = torch.topk(b, kc, dim=1, largest=False, sorted=False)
-            i = i + ns
+            v, i = torch.topk(blk, kc, dim=1, largest=True, sorted=False)
             if best_v is None:
-                best_v, best_i = v, i
+                best_v, best_i = v, i if ns == 0 else i + ns
             else:
                 assert best_i is not None
                 v = torch.cat([best_v, v], 1)
-                i = torch.cat([best_i, i], 1)
+                i = torch.cat([best_i, i + ns], 1)
                 kc = min(kk, v.shape[1])
-                v, pos = torch.topk(v, kc, dim=1, largest=False, sorted=False)
+                v, pos = torch.topk(v, kc, dim=1, largest=True, sorted=False)
                 best_v, best_i = v, i.gather(1, pos)
         assert best_v is not None and best_i is not None
-        vals[qs:qe, : best_v.shape[1]] = best_v
-        inds[qs:qe, : best_i.shape[1]] = best_i
-    return vals, inds
+        vals[qs:qe] = best_v
+        inds[qs:qe] = best_i
+    return vals.mul_(-2.0), inds
 
 
 def _faiss_candidates(
@@ -330,11 +414,15 @@ def _faiss_candidates(
 
     dev = q32.device
     k_search = kk + 1 if exclude_self else kk
-    if dev.type == "cuda" and hasattr(faiss, "StandardGpuResources"):
+    dist: torch.Tensor
+    ind: torch.Tensor
+    if dev.type == "cuda" and hasattr(faiss, "StandardGpuResources") and k_search <= 2048:
+        import faiss.contrib.torch_utils  # lets knn_gpu take torch CUDA tensors
+
         res = _gpu_resources(faiss)
-        d_, i_ = faiss.knn_gpu(res, q32.contiguous(), x32.contiguous(), k_search)
-        dist = torch.as_tensor(d_, device=dev)
-        ind = torch.as_tensor(i_, device=dev).to(torch.int64)
+        dg, ig = faiss.knn_gpu(res, q32.contiguous(), x32.contiguous(), k_search)
+        dist = torch.as_tensor(dg, device=dev)
+        ind = torch.as_tensor(ig, device=dev).to(torch.int64)
     else:
         qn = q32.detach().cpu().contiguous().numpy()
         xn = x32.detach().cpu().contiguous().numpy()
@@ -395,13 +483,14 @@ def _approx_candidates(
     xn = np.ascontiguousarray(x32.detach().cpu().numpy())
     qn = np.ascontiguousarray(q32.detach().cpu().numpy())
     k_search = min(n, kk + 1 if exclude_self else kk)
+    index: Any
     if backend == "faiss-hnsw":
         index = faiss.IndexHNSWFlat(d, 32)
         index.hnsw.efConstruction = 80
         index.add(xn)
         index.hnsw.efSearch = max(64, 2 * k_search)
     else:
-        nlist = max(1, min(n // 39, int(round(4 * math.sqrt(n)))))
+        nlist = max(1, min(n // 39, round(4 * math.sqrt(n))))
         quant = faiss.IndexFlatL2(d)
         index = faiss.IndexIVFFlat(quant, d, nlist)
         ntrain = min(n, 64 * nlist)
@@ -509,7 +598,7 @@ def search(
                 ci = _approx_candidates(q32, x32, k, exclude_self, backend, nprobe, seed)
                 dd, ii = _finish(q, x, k, ci, None, None, self_off, budget)
             else:
-                qsq = q.to(torch.float64).square().sum(1)
+                qsq = (q32 * q32).sum(1).to(torch.float64)
                 if backend == "faiss":
                     vals, ci = _faiss_candidates(q32, x32, kk, exclude_self)
                     thresh = vals.max(1).values.to(torch.float64)
@@ -518,8 +607,9 @@ def search(
                     thresh = vals.max(1).values.to(torch.float64) + qsq
                 if kk >= (n - 1 if exclude_self else n):
                     thresh = torch.full_like(thresh, math.inf)  # every point is a candidate
-                # forward-error bound of the float32 expansion (+ float64->float32 input rounding)
-                xmax = float(x.to(torch.float64).square().sum(1).max().sqrt())
+                # forward-error bound of the float32 expansion: (d + 4)·u·(‖q‖ + M)² covers the
+                # rounding of ‖x‖², ‖q‖², q·x and the sums; +4 more for float64->float32 inputs
+                xmax = math.sqrt(float((x32 * x32).sum(1).max()))
                 extra = 8 if (q.dtype == torch.float64 or x.dtype == torch.float64) else 4
                 delta = (d + extra) * _U32 * 1.01 * (qsq.sqrt() + xmax) ** 2
                 dd, ii = _finish(q, x, k, ci, thresh, delta, self_off, budget)
