@@ -6,6 +6,7 @@ no-op: ``rank() == 0``, ``world_size() == 1``, ``barrier()`` returns at once.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -56,8 +57,9 @@ def init_distributed(backend: str | None = None) -> bool:
     """Start the process group from torchrun's environment when ``WORLD_SIZE > 1``.
 
     Backend: ``nccl`` when CUDA is available, else ``gloo`` (or ``backend``). On CUDA the process is
-    bound to ``cuda:LOCAL_RANK``. Returns True if this call started the group (the caller then owns
-    it and should call :func:`cleanup_distributed`); False if it was already up or not needed.
+    bound to ``cuda:LOCAL_RANK``. The group stays up (so ``rank()`` keeps working after training)
+    until :func:`cleanup_distributed` or the end of the process. Returns True if this call started
+    it; False if it was already up or not needed.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
         return False
@@ -68,7 +70,13 @@ def init_distributed(backend: str | None = None) -> bool:
     if backend == "nccl":
         torch.cuda.set_device(local_rank())
     dist.init_process_group(backend=backend)
+    atexit.register(_destroy_at_exit)
     return True
+
+
+def _destroy_at_exit() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def cleanup_distributed() -> None:

@@ -170,7 +170,7 @@ class Trainer:
         self.collate_fn = collate_fn
         self.out_dir = Path(cfg.out_dir)
 
-        self._owns_process_group = D.init_distributed()
+        D.init_distributed()  # a no-op outside torchrun; the group stays up until process exit
         self.rank, self.world = D.rank(), D.world_size()
         self.device = self._pick_device(cfg.device)
 
@@ -349,9 +349,6 @@ class Trainer:
             if self._tb is not None:
                 self._tb.close()
             self._jsonl, self._tb = None, None
-            if self._owns_process_group:
-                D.cleanup_distributed()
-                self._owns_process_group = False
         ema_path = self.out_dir / "model_ema.safetensors" if self.ema is not None else None
         return TrainResult(
             self.step, self.out_dir, self.out_dir / "model.safetensors", ema_path,
