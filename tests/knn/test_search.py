@@ -91,8 +91,8 @@ def test_ties_and_duplicates_lower_index_first(backend):
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 def test_tiny_memory_budget_same_result(backend):
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((1500, 32)).astype(np.float32)
-    x[700:760] = x[0]  # duplicates across chunk boundaries
+    x = rng.standard_normal((800, 16)).astype(np.float32)
+    x[400:460] = x[0]  # duplicates across chunk boundaries
     ref = search(x, x, 9, exclude_self=True, backend=backend)
     small = search(x, x, 9, exclude_self=True, backend=backend, memory_budget=64 * 1024)
     np.testing.assert_array_equal(ref[0], small[0])
@@ -104,7 +104,7 @@ def test_tiny_memory_budget_same_result(backend):
 def test_torch_chunks_cover_database_blocks(monkeypatch):
     """Force database chunking in the torch backend (several (query, database) blocks)."""
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((3000, 8)).astype(np.float32)
+    x = rng.standard_normal((1200, 8)).astype(np.float32)
     d, i = search(x, x, 4, exclude_self=True, backend="torch", memory_budget=64 * 1024)
     rd, ri = reference(x, x, 4, exclude_self=True)
     np.testing.assert_array_equal(i, ri)
