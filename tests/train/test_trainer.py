@@ -16,11 +16,14 @@ from knnlab.errors import InputError, KnnlabError
 from knnlab.train import (
     CheckpointManager,
     StepBatchSampler,
+    TensorBoardLogger,
     TrainConfig,
     Trainer,
     fit,
     load_weights,
+    make_loader,
     read_jsonl,
+    tensorboard_available,
 )
 
 
@@ -204,3 +207,38 @@ def test_sample_order_shards_and_resumes() -> None:
     assert list(StepBatchSampler(n, gb, seed=5, start=0, stop=3)) != whole[:3]
     with pytest.raises(InputError, match="split evenly"):
         StepBatchSampler(n, 5, 0, 0, 1, rank=0, world=2)
+
+
+def test_make_loader_resumes_the_same_batches() -> None:
+    cfg = TrainConfig(steps=9, batch_size=4, seed=2, out_dir="unused")
+    full = [x for x, _ in make_loader(ToyData(18), cfg)]
+    tail = [x for x, _ in make_loader(ToyData(18), cfg, start_step=6)]
+    assert len(full) == 9 and len(tail) == 3
+    assert all(torch.equal(a, b) for a, b in zip(full[6:], tail))
+    state = torch.get_rng_state()
+    iter(make_loader(ToyData(18), cfg))
+    assert torch.equal(state, torch.get_rng_state())  # never draws from the global RNG
+
+
+def test_resume_of_a_finished_run_does_not_evaluate_again(tmp_path: Path) -> None:
+    calls = []
+    cfg = config(tmp_path, steps=4)
+    fit(make_model(), cfg, noisy_loss, ToyData(), eval_fn=lambda m: calls.append(1) or {"a": 1})
+    fit(make_model(), cfg, noisy_loss, ToyData(), eval_fn=lambda m: calls.append(1) or {"a": 1},
+        resume=True)  # fmt: skip
+    assert len(calls) == 1
+
+
+def test_resume_from_a_given_checkpoint_folder(tmp_path: Path) -> None:
+    cfg = config(tmp_path, steps=10, checkpoint_every=5, keep_checkpoints=5)
+    fit(make_model(), cfg, noisy_loss, ToyData())
+    trainer = Trainer(make_model(), cfg, noisy_loss, ToyData())
+    assert trainer.load_checkpoint(tmp_path / "checkpoints" / "step_0000005")
+    assert trainer.step == 5 and trainer.epoch == 1
+
+
+def test_tensorboard_logger_is_optional(tmp_path: Path) -> None:
+    tb = TensorBoardLogger(tmp_path / "tb")
+    assert tb.enabled == tensorboard_available()
+    tb.log({"step": 1, "loss": 0.5, "note": "text"}, step=1)  # no-op without tensorboard
+    tb.close()

@@ -14,7 +14,7 @@ Single model::
 
 Loops with several models (a GAN) use the building blocks directly: :func:`make_optimizer`,
 :func:`lr_at` / :func:`set_lr`, :class:`EMA`, :class:`CheckpointManager` (any dict of
-name -> module / optimiser / EMA), :class:`JSONLLogger`, :class:`StepBatchSampler` and the helpers in
+name -> module / optimiser / EMA), :class:`JSONLLogger`, :func:`make_loader` (the resumable sample order) and the helpers in
 :mod:`knnlab.train.distributed`. Everything runs unchanged under ``torchrun --nproc_per_node N``.
 """
 
@@ -43,7 +43,14 @@ from knnlab.train.ema import EMA
 from knnlab.train.logger import JSONLLogger, TensorBoardLogger, read_jsonl, tensorboard_available
 from knnlab.train.rng import epoch_permutation, get_rng_state, seed_everything, set_rng_state
 from knnlab.train.schedule import lr_at, make_optimizer, set_lr
-from knnlab.train.trainer import StepBatchSampler, Trainer, TrainResult, fit, to_device
+from knnlab.train.trainer import (
+    StepBatchSampler,
+    Trainer,
+    TrainResult,
+    fit,
+    make_loader,
+    to_device,
+)
 
 __all__ = [
     "EMA",
@@ -67,6 +74,7 @@ __all__ = [
     "load_weights",
     "local_rank",
     "lr_at",
+    "make_loader",
     "make_optimizer",
     "pack_state",
     "rank",

@@ -43,7 +43,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.0  # "cosine"/"linear": final lr as a fraction of lr
     warmup_steps: int = 0  # linear warm-up from lr/warmup_steps to lr over these first steps
     steps_per_epoch: int | None = None  # if set, the schedule only changes every this many steps
-    # (a per-epoch stepped schedule: N3Net uses lr * 10^(-3 * epoch / 50) with schedule="exp")
+    # (a per-epoch stepped schedule: N3Net uses lr * 10^(-3 * epoch / 50) with schedule="exp").
+    # It affects the lr only; the sample order's epoch is always len(dataset) // batch_size steps.
 
     # --- regularisation and averaging ---
     grad_clip: float | None = None  # clip the global gradient L2 norm to this value (None: off)
@@ -59,6 +60,7 @@ class TrainConfig:
     out_dir: str | Path = "runs/train"  # checkpoints/, log.jsonl, tb/, model.safetensors go here
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" (under torchrun: cuda:LOCAL_RANK)
     tensorboard: bool = True  # also log to out_dir/tb when the tensorboard package is installed
+    ddp_find_unused_parameters: bool = False  # DDP option, for models with unused branches
 
     # free-form extras a method wants recorded with its run (saved in the checkpoint state)
     extra: dict[str, Any] = field(default_factory=dict)

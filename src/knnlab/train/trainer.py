@@ -11,6 +11,14 @@ The loop, step by step (``Trainer.fit``):
    every ``eval_every`` steps call ``eval_fn`` on the EMA (or the model); every
    ``checkpoint_every`` steps write a checkpoint;
 5. at the end write ``model.safetensors`` (and ``model_ema.safetensors``) into ``out_dir``.
+
+Resuming (``fit(resume=True)``) restores model, optimiser, EMA, step and every rank's RNG states, and
+the sample order depends only on the step, so on CPU a killed-and-resumed run ends bitwise equal to
+an uninterrupted one (tested with SIGKILL). On GPU the same holds up to non-deterministic kernels
+(set ``torch.use_deterministic_algorithms(True)`` for bitwise). The one visible difference: the
+first log line after a resume averages only the steps run since the checkpoint.
+Under DDP each rank computes the same global batch's share, so N processes match 1 process up to
+float summation order (tested to 1e-5 with 2 gloo processes).
 """
 
 from __future__ import annotations
@@ -40,7 +48,16 @@ from knnlab.train.logger import JSONLLogger, TensorBoardLogger
 from knnlab.train.rng import epoch_permutation, get_rng_state, seed_everything, set_rng_state
 from knnlab.train.schedule import lr_at, make_optimizer, set_lr
 
-__all__ = ["EvalFn", "LossFn", "StepBatchSampler", "TrainResult", "Trainer", "fit", "to_device"]
+__all__ = [
+    "EvalFn",
+    "LossFn",
+    "StepBatchSampler",
+    "TrainResult",
+    "Trainer",
+    "fit",
+    "make_loader",
+    "to_device",
+]
 
 LossFn = Callable[[nn.Module, Any], tuple[torch.Tensor, dict[str, Any]]]
 EvalFn = Callable[[nn.Module], dict[str, float]]
@@ -98,6 +115,40 @@ class StepBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return max(self.stop - self.start, 0)
+
+
+def make_loader(
+    dataset: Dataset,
+    cfg: TrainConfig,
+    start_step: int = 0,
+    *,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+    device: torch.device | None = None,
+) -> DataLoader:
+    """A DataLoader that yields this rank's batch for steps ``start_step .. cfg.steps - 1``.
+
+    The batches depend only on ``(cfg.seed, cfg.batch_size, len(dataset), step)`` (see
+    :class:`StepBatchSampler`), so a loop resumed at step ``s`` sees exactly the batches an
+    uninterrupted one would. Loops with several models (a GAN) use it directly.
+    """
+    sampler = StepBatchSampler(
+        len(dataset),  # type: ignore[arg-type]
+        cfg.batch_size,
+        cfg.seed,
+        start_step,
+        cfg.steps,
+        D.rank(),
+        D.world_size(),
+    )
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=cfg.num_workers,
+        collate_fn=collate_fn,
+        pin_memory=device is not None and device.type == "cuda",
+        # a private generator, so creating the loader never draws from the global RNG
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -170,7 +221,8 @@ class Trainer:
         self.collate_fn = collate_fn
         self.out_dir = Path(cfg.out_dir)
 
-        D.init_distributed()  # a no-op outside torchrun; the group stays up until process exit
+        # a no-op outside torchrun; the group stays up until the process exits
+        D.init_distributed("nccl" if resolve_device(cfg.device).type == "cuda" else "gloo")
         self.rank, self.world = D.rank(), D.world_size()
         self.device = self._pick_device(cfg.device)
 
@@ -179,7 +231,9 @@ class Trainer:
         self.ddp_model: nn.Module = self.model
         if D.is_distributed():
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            self.ddp_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=cfg.ddp_find_unused_parameters
+            )
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay is not None else None
         self.checkpoints = CheckpointManager(self.out_dir / "checkpoints", cfg.keep_checkpoints)
 
@@ -309,23 +363,8 @@ class Trainer:
 
     # ---- the loop
     def _loader(self) -> DataLoader:
-        sampler = StepBatchSampler(
-            len(self.train_data),  # type: ignore[arg-type]
-            self.cfg.batch_size,
-            self.cfg.seed,
-            self.step,
-            self.cfg.steps,
-            self.rank,
-            self.world,
-        )
-        return DataLoader(
-            self.train_data,
-            batch_sampler=sampler,
-            num_workers=self.cfg.num_workers,
-            collate_fn=self.collate_fn,
-            pin_memory=self.device.type == "cuda",
-            # a private generator, so the loader never draws from the global RNG
-            generator=torch.Generator().manual_seed(self.cfg.seed),
+        return make_loader(
+            self.train_data, self.cfg, self.step, collate_fn=self.collate_fn, device=self.device
         )
 
     def fit(self, resume: bool | str | Path = False) -> TrainResult:
@@ -339,10 +378,11 @@ class Trainer:
             self.step, self.elapsed = 0, 0.0
             seed_everything(cfg.seed + self.rank)
         self.model.train()
+        already_done = self.step >= cfg.steps  # resumed from the final checkpoint: nothing to do
         self._jsonl, self._tb = self._open_logs(resumed)
         try:
             self._run()
-            self._finish()
+            self._finish(evaluate=not already_done)
         finally:
             if self._jsonl is not None:
                 self._jsonl.close()
@@ -431,10 +471,10 @@ class Trainer:
             else torch.device("cpu")
         )
 
-    def _finish(self) -> None:
+    def _finish(self, evaluate: bool = True) -> None:
         """Final evaluation, the last checkpoint and the final weights."""
         cfg = self.cfg
-        if self.eval_fn is not None:
+        if self.eval_fn is not None and evaluate:
             self._log_eval()
         if not cfg.checkpoint_every or self.step % cfg.checkpoint_every:
             self.save_checkpoint()
