@@ -1,0 +1,360 @@
+"""Saving and loading models (``config.json`` + ``model.safetensors``), and the N³Net authors' published
+checkpoints.
+
+Published checkpoints
+---------------------
+``N3Net.from_pretrained("n3net-official-sigma25")`` (likewise ``50``, ``70``) resolves the Gaussian-
+denoising checkpoints of Plötz & Roth (NeurIPS 2018), released in visinf/n3net
+(``results_gaussian_denoising/pretrained_sigma*/checkpoint/051_ckpt.t7``, commit 5d5883a), looking in
+order at
+
+1. ``$KNNLAB_WEIGHTS/n3net-official/gaussian_sigma{σ}.t7`` (else ``../shared/weights/n3net-official``),
+2. ``knnlab.paths.cache_dir()/n3net-official/gaussian_sigma{σ}.t7``,
+3. a download from the authors' GitHub repository into that cache (set ``KNNLAB_OFFLINE=1`` to forbid it).
+
+Every file is checked against its sha256 before it is read, and read with
+``torch.load(..., weights_only=True)`` (no unpickling of code). Parameter names are mapped to ours and
+loaded strictly: anything missing, unexpected or of the wrong shape is an error naming the keys.
+
+Licence: the checkpoints are the authors' work, "free of charge for non-commercial, research, and
+educational purposes" (visinf/n3net LICENSE.md, TU Darmstadt 2018); any other use needs the authors'
+permission, and the files may not be redistributed. knnlab does not ship them; it fetches them from the
+authors' repository on request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from knnlab.errors import DataNotFoundError, InputError, KnnlabError
+from knnlab.io_utils import atomic_write_bytes, atomic_write_text
+from knnlab.paths import cache_dir, weights_root
+
+__all__ = [
+    "OFFICIAL_SHA256",
+    "OFFICIAL_URL_TEMPLATE",
+    "CheckpointMismatchError",
+    "PretrainedMixin",
+    "convert_official_state_dict",
+    "load_official_state_dict",
+    "official_sigma",
+    "resolve_official_checkpoint",
+]
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+#: The authors' repository at the commit the checkpoints were taken from (a module variable so that tests
+#: can point it at a local server).
+OFFICIAL_URL_TEMPLATE = (
+    "https://raw.githubusercontent.com/visinf/n3net/5d5883a374aab343ca4091d8a072e83629d53516/"
+    "results_gaussian_denoising/pretrained_sigma{sigma}/checkpoint/051_ckpt.t7"
+)
+OFFICIAL_SUBDIR = "n3net-official"
+OFFICIAL_SHA256: dict[int, str] = {
+    25: "ca3ceea2f9f11cf685a14c0444aeeb3f0841b68deb665133b22c5e9eacf37ff4",
+    50: "ffa39e15ba8a71992103cf2a223b1ef084cfca5c2e2b7724b277c88d2ec04a02",
+    70: "640a2eee3d5c8675fbf89b78f91578f0a8cce5572132c740663a788ecb485d9c",
+}
+_OFFICIAL_NAME = re.compile(r"^n3net-official(?:-sigma(\d+))?$")
+
+
+class CheckpointMismatchError(KnnlabError):
+    """A checkpoint's parameters do not fit the model (missing, unexpected or mis-shaped keys)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# config.json + model.safetensors
+# --------------------------------------------------------------------------------------------------
+
+
+class PretrainedMixin:
+    """``save_pretrained(dir)`` / ``from_pretrained(dir)`` for a module built from one dataclass config.
+
+    The subclass sets ``config_class`` and keeps its config in ``self.config``.
+    """
+
+    config_class: ClassVar[type]
+    config: Any
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically each)."""
+        from safetensors.torch import save
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {
+            k: v.detach().cpu().contiguous()
+            for k, v in self.state_dict().items()  # type: ignore[attr-defined]
+        }
+        config = {"model_type": type(self).__name__, **dataclasses.asdict(self.config)}
+        atomic_write_bytes(directory / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
+        atomic_write_text(directory / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | os.PathLike, *, map_location: Any = "cpu"):
+        """Rebuild a model saved with :meth:`save_pretrained`; returned in ``eval()`` mode."""
+        directory = Path(name_or_dir)
+        if not directory.is_dir():
+            raise DataNotFoundError(
+                f"{cls.__name__}.from_pretrained({str(name_or_dir)!r}): not a folder; pass a folder "
+                f"written by save_pretrained (with {CONFIG_NAME} and {WEIGHTS_NAME})"
+            )
+        config = read_config(directory, cls.__name__, cls.config_class)
+        model: Any = cls(config)  # type: ignore[call-arg]
+        load_safetensors(model, directory / WEIGHTS_NAME, map_location=map_location)
+        return model.eval()
+
+
+def read_config(directory: Path, model_type: str | None, config_class: type) -> Any:
+    """The dataclass config stored in ``directory/config.json`` (checks ``model_type`` when given)."""
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"{path}: missing; is {directory} a folder written by save_pretrained?"
+        )
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from e
+    found = raw.pop("model_type", None)
+    if model_type is not None and found not in (None, model_type):
+        raise InputError(f"{path}: holds a {found}, not a {model_type}; load it with {found}")
+    names = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise InputError(f"{path}: unknown {config_class.__name__} fields {unknown}")
+    return config_class(**raw)
+
+
+def load_safetensors(model: torch.nn.Module, path: Path, *, map_location: Any = "cpu") -> None:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: missing; is {path.parent} written by save_pretrained?")
+    state = load_file(str(path), device=str(map_location))
+    load_state_dict_strict(model, state, source=str(path))
+
+
+def load_state_dict_strict(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str
+) -> None:
+    """``load_state_dict(strict=True)`` with one readable error listing every mismatch.
+
+    ``num_batches_tracked`` buffers absent from old checkpoints (PyTorch < 0.4.1) are set to 0.
+    """
+    own = model.state_dict()
+    state = dict(state)
+    for key, value in own.items():
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(own) & set(state)
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    )
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {_short(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {_short(unexpected)}")
+        if shapes:
+            parts.append(f"wrong shapes {_short(shapes)}")
+        raise CheckpointMismatchError(
+            f"{source} does not fit {type(model).__name__}: " + "; ".join(parts)
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _short(items: list[str], n: int = 8) -> str:
+    return str(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+# --------------------------------------------------------------------------------------------------
+# The authors' checkpoints
+# --------------------------------------------------------------------------------------------------
+
+
+def official_sigma(name: str, default_sigma: int | None = None) -> int | None:
+    """``"n3net-official-sigma50"`` → 50; ``"n3net-official"`` → ``default_sigma``; anything else → None."""
+    m = _OFFICIAL_NAME.match(str(name))
+    if m is None:
+        return None
+    if m.group(1) is None:
+        if default_sigma is None:
+            raise InputError(
+                f"{name!r}: say which checkpoint, e.g. n3net-official-sigma25 "
+                f"(published: sigma {sorted(OFFICIAL_SHA256)})"
+            )
+        return int(default_sigma)
+    return int(m.group(1))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_sigma(sigma: int) -> None:
+    if sigma not in OFFICIAL_SHA256:
+        raise InputError(
+            f"no published N3Net checkpoint for sigma={sigma}; the authors released sigma "
+            f"{sorted(OFFICIAL_SHA256)} (use the nearest, or train one with `knnlab train denoise`)"
+        )
+
+
+def resolve_official_checkpoint(sigma: int, *, download: bool | None = None) -> Path:
+    """Path of the verified ``gaussian_sigma{sigma}.t7``: shared weights, else cache, else download.
+
+    ``download=None`` downloads unless ``KNNLAB_OFFLINE=1``.
+    """
+    sigma = int(sigma)
+    _check_sigma(sigma)
+    filename = f"gaussian_sigma{sigma}.t7"
+    expected = OFFICIAL_SHA256[sigma]
+    looked: list[str] = []
+
+    root = weights_root(required=False)
+    if root is not None:
+        path = root / OFFICIAL_SUBDIR / filename
+        looked.append(str(path))
+        if path.is_file():
+            digest = _sha256(path)
+            if digest != expected:
+                raise InputError(
+                    f"{path}: sha256 {digest} is not the published {expected}; "
+                    "the file is damaged or not the authors' checkpoint; replace it"
+                )
+            return path
+
+    cached = cache_dir() / OFFICIAL_SUBDIR / filename
+    looked.append(str(cached))
+    if cached.is_file():
+        if _sha256(cached) == expected:
+            return cached
+        log.warning("%s: sha256 mismatch, downloading it again", cached)
+
+    if download is None:
+        download = os.environ.get("KNNLAB_OFFLINE", "0") in ("0", "", "false", "no")
+    url = OFFICIAL_URL_TEMPLATE.format(sigma=sigma)
+    if not download:
+        raise DataNotFoundError(
+            f"N3Net checkpoint {filename} not found (looked at {looked}) and downloads are off "
+            f"(KNNLAB_OFFLINE); fetch {url} into {cached.parent} or set KNNLAB_WEIGHTS"
+        )
+    _download(url, cached, expected)
+    return cached
+
+
+def _download(url: str, dest: Path, sha256: str) -> None:
+    """Download ``url`` to ``dest`` through a temp file; keep it only if its sha256 matches."""
+    from knnlab.progress import progress_enabled
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log.info("downloading %s", url)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    h = hashlib.sha256()
+    try:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, os.fdopen(fd, "wb") as f:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                bar = None
+                if progress_enabled():
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False)
+                while chunk := resp.read(1 << 16):
+                    f.write(chunk)
+                    h.update(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+                if bar is not None:
+                    bar.close()
+        except OSError as e:  # URLError, HTTPError, timeouts
+            raise DataNotFoundError(
+                f"could not download {url} ({e}); check the connection, or put the file at {dest} "
+                "or under $KNNLAB_WEIGHTS/n3net-official/"
+            ) from e
+        digest = h.hexdigest()
+        if digest != sha256:
+            raise KnnlabError(
+                f"downloaded {url} but its sha256 is {digest}, not the published {sha256}; "
+                "nothing was kept; try again or fetch the file by hand"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_official_state_dict(sigma: int) -> dict[str, torch.Tensor]:
+    """The raw (authors' names) state dict of ``gaussian_sigma{sigma}.t7``, on the CPU."""
+    path = resolve_official_checkpoint(sigma)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # an unreadable file
+        raise InputError(f"{path}: cannot be read as a weights-only checkpoint ({e})") from e
+    if not isinstance(ckpt, Mapping) or "net" not in ckpt:
+        raise InputError(f"{path}: expected a dict with key 'net' (the authors' format)")
+    return dict(ckpt["net"])
+
+
+# The released DnCNN stage is ``conv1`` (+ReLU), ``layer1`` (conv, BN, ReLU)*, ``conv2``; its ``bn1`` is
+# constructed but never applied in ``forward`` (visinf/n3net models/n3net.py), so its tensors are dropped.
+_STAGE_RULES: list[tuple[re.Pattern[str], str | None]] = [
+    (re.compile(r"^blocks\.(\d+)\.conv1\.(.+)$"), r"stages.\1.head.\2"),
+    (re.compile(r"^blocks\.(\d+)\.bn1\..+$"), None),
+    (re.compile(r"^blocks\.(\d+)\.layer1\.(.+)$"), r"stages.\1.body.\2"),
+    (re.compile(r"^blocks\.(\d+)\.conv2\.(.+)$"), r"stages.\1.tail.\2"),
+]
+
+
+def convert_official_state_dict(
+    official: Mapping[str, torch.Tensor], block_prefixes: Mapping[str, str]
+) -> dict[str, torch.Tensor]:
+    """Rename the authors' N3Net parameters to ours.
+
+    ``blocks.i.*`` (DnCNN stages) → ``stages.i.{head,body,tail}.*``; ``nls.i.<prefix><rest>`` →
+    ``n3blocks.i.<block_prefixes[prefix]><rest>`` (the N³ block's own names, given by
+    :class:`knnlab.n3.N3Net`). Keys no rule knows are kept as they are, so that strict loading reports
+    them.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in official.items():
+        new: str | None = key
+        for pattern, repl in _STAGE_RULES:
+            if pattern.match(key):
+                new = pattern.sub(repl, key) if repl is not None else None
+                break
+        else:
+            m = re.match(r"^nls\.(\d+)\.(.+)$", key)
+            if m:
+                rest = m.group(2)
+                for src, dst in block_prefixes.items():
+                    if rest.startswith(src):
+                        new = f"n3blocks.{m.group(1)}.{dst}{rest[len(src) :]}"
+                        break
+        if new is not None:
+            out[new] = value
+    return out
