@@ -1,0 +1,185 @@
+"""The continuous (differentiable) k-nearest-neighbour relaxation of N³ (Plötz & Roth, NeurIPS 2018, Sec. 3).
+
+For ``t = 1..k``: ``w_t = softmax(a_t)`` over the candidates, neighbour ``t`` is ``w_t @ values``, and the
+logits are updated so that already selected candidates lose weight. Three update rules
+(``relaxation``):
+
+``"reference"`` (default)
+    ``a_{t+1} = a_t + log(1 − w_t)`` on the *temperature-scaled* logits ``a = −d / T``; this is what the
+    authors' released code does, and the published checkpoints were trained with it. Even as ``T → 0`` it
+    does not become the hard kNN: the first update lowers the nearest candidate's logit to about the
+    second's, so neighbour 2 is the mean of the two nearest (and so on).
+``"paper"``
+    Eq. 9 of the paper: ``α_{t+1} = α_t + log(1 − w_t)`` on the *unscaled* logits ``α = −d`` with
+    ``w_t = softmax(α_t / T)``; in terms of the scaled logits ``a_{t+1} = a_t + log(1 − w_t) / T``.
+    Needs ``temperature``. Converges to the hard kNN as ``T → 0``.
+``"hard"``
+    Exact top-k: ``w_t`` is one-hot on the candidate with the ``t``-th largest logit (no gradient to the
+    logits; ties broken by ``torch.topk``). For ablations.
+
+``log(1 − w)`` is computed from ``log w`` (:func:`log1mexp`), so it stays exact (large and negative) when
+``w`` rounds to 1 in floating point; its gradient is bounded near ``w → 1`` the way the released code
+does it (the backward pass uses ``log(−expm1(x) + 1e-7)``; the forward value is exact).
+
+Masking: a logit of ``−inf`` removes a candidate (weight exactly 0, no gradient). A row whose logits are
+all ``−inf`` (or that runs out of candidates before step ``k``) gets all-zero weights, so its neighbour
+is the zero vector, and zero gradients, rather than NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from knnlab.errors import InputError
+
+__all__ = [
+    "RELAXATIONS",
+    "ContinuousKNN",
+    "continuous_knn",
+    "continuous_knn_weights",
+    "log1mexp",
+]
+
+RELAXATIONS = ("reference", "paper", "hard")
+_LOG_HALF = math.log(0.5)
+
+
+def log1mexp(x: Tensor, expm1_guard: float = 1e-7) -> Tensor:
+    """``log(1 − exp(x))`` for ``x <= 0``, exact in both regimes (Mächler 2012), gradient bounded.
+
+    For ``x < log ½`` uses ``log1p(−exp(x))``, otherwise ``log(−expm1(x))``. In the second regime the
+    gradient is that of ``log(−expm1(x) + expm1_guard)`` (at most ``1 / expm1_guard`` in magnitude, as in
+    the released N³ code) while the value stays exact; ``x = 0`` gives ``−inf``, ``x = −inf`` gives 0.
+    """
+    x = x.clamp(max=0.0)
+    small = x < _LOG_HALF
+    # Evaluate each branch only where it is used; the other positions get a harmless stand-in so that
+    # no inf/NaN reaches the gradient through torch.where.
+    x_small = torch.where(small, x, torch.full_like(x, 2 * _LOG_HALF))
+    x_big = torch.where(small, torch.full_like(x, 0.5 * _LOG_HALF), x)
+    y_small = torch.log1p(-torch.exp(x_small))
+    em1 = -torch.expm1(x_big)
+    y_fw = torch.log(em1).detach()
+    y_bw = torch.log(em1 + expm1_guard)
+    y_big = y_fw + (y_bw - y_bw.detach())
+    return torch.where(small, y_small, y_big)
+
+
+def _masked_log_softmax(a: Tensor) -> Tensor:
+    """``log_softmax`` over the last axis, exact for the largest entry, ``−inf``-safe.
+
+    ``log w_max = −log1p(Σ_{j≠max} exp(a_j − a_max))`` keeps the tiny negative value that
+    ``torch.log_softmax`` rounds to 0 when ``w_max`` rounds to 1, so that ``log(1 − w_max)`` is exact.
+    Rows that are all ``−inf`` give all ``−inf`` (weights 0).
+    """
+    dead = torch.isneginf(a).all(dim=-1, keepdim=True)
+    a = torch.where(dead, torch.zeros_like(a), a)
+    top = a.detach().argmax(dim=-1, keepdim=True)
+    m = a.gather(-1, top)  # not detached: the gradient flows through a_max
+    e = torch.exp(a - m).scatter(-1, top, 0.0)  # exp(a_j − a_max) with the max itself left out
+    logw = a - m - torch.log1p(e.sum(dim=-1, keepdim=True))
+    return torch.where(dead, torch.full_like(logw, -math.inf), logw)
+
+
+def _check(logits: Tensor, k: int, relaxation: str, temperature) -> None:
+    if relaxation not in RELAXATIONS:
+        raise InputError(f"`relaxation`={relaxation!r} is not one of {RELAXATIONS}")
+    if not isinstance(k, int) or k < 1:
+        raise InputError(f"`k`={k!r} must be a positive integer")
+    if logits.dim() < 2:
+        raise InputError(f"`logits` must be (..., Q, M); got shape {tuple(logits.shape)}")
+    if k > logits.shape[-1]:
+        raise InputError(f"`k`={k} is larger than the number of candidates M={logits.shape[-1]}")
+    if relaxation == "paper" and temperature is None:
+        raise InputError(
+            '`relaxation`="paper" needs `temperature` (the T in logits = −d / T, broadcastable to '
+            "`logits`, e.g. (..., Q, 1)); pass it, or use relaxation='reference'"
+        )
+
+
+def continuous_knn_weights(
+    logits: Tensor,
+    k: int,
+    *,
+    relaxation: str = "reference",
+    temperature: Tensor | float | None = None,
+) -> Tensor:
+    """Weights of the ``k`` relaxed neighbours: ``logits (..., Q, M)`` → ``(..., Q, k, M)``.
+
+    Row ``t`` sums to 1 over ``M`` (0 for rows without any finite logit). See the module docstring.
+    """
+    _check(logits, k, relaxation, temperature)
+    if relaxation == "hard":
+        top = logits.detach().topk(k, dim=-1).indices  # (..., Q, k)
+        w = torch.zeros(
+            *logits.shape[:-1], k, logits.shape[-1], dtype=logits.dtype, device=logits.device
+        )
+        w.scatter_(-1, top.unsqueeze(-1), 1.0)
+        alive = torch.isfinite(logits.detach().gather(-1, top)).unsqueeze(-1)
+        return w * alive
+    temp = torch.as_tensor(1.0 if temperature is None else temperature, dtype=logits.dtype)
+    temp = temp.to(logits.device)
+    a = logits
+    out = []
+    for t in range(k):
+        logw = _masked_log_softmax(a)  # Eqs. 8, 10
+        out.append(logw.exp())
+        if t + 1 < k:
+            step = log1mexp(logw)  # log(1 − w), Eq. 9
+            a = a + (step if relaxation == "reference" else step / temp)
+    return torch.stack(out, dim=-2)
+
+
+def continuous_knn(
+    logits: Tensor,
+    values: Tensor,
+    k: int,
+    *,
+    relaxation: str = "reference",
+    temperature: Tensor | float | None = None,
+) -> Tensor:
+    """The ``k`` relaxed nearest neighbours of every query.
+
+    Args:
+        logits: ``(..., Q, M)``, already ``−distance / temperature``; ``−inf`` masks a candidate.
+        values: ``(..., M, D)``, the candidates' values (broadcast over leading axes).
+        k: number of neighbours.
+        relaxation: ``"reference"`` (released code), ``"paper"`` (Eq. 9) or ``"hard"``.
+        temperature: the ``T`` of the logits, needed by ``"paper"``; broadcastable to ``logits``.
+
+    Returns:
+        ``(..., Q, k, D)``: neighbour ``t`` of query ``q`` is ``Σ_m w_t[q, m] · values[m]``.
+    """
+    if values.dim() < 2 or values.shape[-2] != logits.shape[-1]:
+        raise InputError(
+            f"`values` must be (..., M, D) with M={logits.shape[-1]} as in `logits`; "
+            f"got shape {tuple(values.shape)}"
+        )
+    w = continuous_knn_weights(logits, k, relaxation=relaxation, temperature=temperature)
+    q, m = w.shape[-3], w.shape[-1]
+    z = w.reshape(*w.shape[:-3], q * k, m) @ values  # (..., Q·k, D)
+    return z.reshape(*z.shape[:-2], q, k, z.shape[-1])
+
+
+class ContinuousKNN(nn.Module):
+    """Module form of :func:`continuous_knn`; holds ``k`` and ``relaxation``."""
+
+    def __init__(self, k: int, relaxation: str = "reference") -> None:
+        super().__init__()
+        if relaxation not in RELAXATIONS:
+            raise InputError(f"`relaxation`={relaxation!r} is not one of {RELAXATIONS}")
+        self.k = k
+        self.relaxation = relaxation
+
+    def forward(
+        self, logits: Tensor, values: Tensor, temperature: Tensor | float | None = None
+    ) -> Tensor:
+        return continuous_knn(
+            logits, values, self.k, relaxation=self.relaxation, temperature=temperature
+        )
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, relaxation={self.relaxation!r}"
