@@ -160,7 +160,8 @@ def _prepare(queries: Any, database: Any, k: Any, exclude_self: bool) -> _Inputs
     if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
         x = x.to(torch.float32)
     for name, t in (("queries", q), ("database", x)):
-        if not bool(torch.isfinite(t).all()):
+        lo, hi = torch.aminmax(t)  # one pass; NaN propagates
+        if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
             raise InputError(f"{name} contains NaN or Inf values; remove or replace them first")
     if not batched:
         q, x = q.unsqueeze(0), x.unsqueeze(0)
@@ -171,32 +172,78 @@ def _prepare(queries: Any, database: Any, k: Any, exclude_self: bool) -> _Inputs
 # exact re-ranking and certificate
 
 
-def _exact_dist(
-    q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor, rows: int = 128
-) -> torch.Tensor:
+def _sqnorms(x: torch.Tensor) -> torch.Tensor:
+    """Squared row norms in float32 without an (N, d) temporary (error within the δ bound)."""
+    return torch.linalg.vector_norm(x, dim=1).square_()
+
+
+def _exact_dist(q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Exact squared distances ``sum((q_i − x_idx[i, j])²)`` for candidates ``idx (q, c)``.
 
-    Computed by direct differences in float64 (exact differences of float32 inputs) and rounded to
-    float32 (returned as float64 holding float32 values), so ranking and ties refer to the returned
-    float32 distances. Small row blocks keep the work in cache.
+    Direct differences in float64 (exact differences of float32 inputs), rounded to float32 and
+    returned as float64 holding float32 values, so ranking and ties refer to the returned float32
+    distances. Blocks of ~1 MiB stay in cache.
     """
     nq, c = idx.shape
     d = x.shape[1]
+    rows = max(1, min(nq, 2**20 // (8 * c * d)))
     out = torch.empty((nq, c), dtype=torch.float64, device=q.device)
     for s in range(0, nq, rows):
         e = min(nq, s + rows)
         g = x.index_select(0, idx[s:e].reshape(-1)).view(e - s, c, d).to(torch.float64)
-        g.sub_(q[s:e].unsqueeze(1))
-        g.mul_(g)
-        torch.sum(g, -1, out=out[s:e])
+        g.sub_(q[s:e].to(torch.float64).unsqueeze(1))
+        torch.linalg.vecdot(g, g, out=out[s:e])
     return out.to(torch.float32).to(torch.float64)
 
 
+def _rerank(
+    q: torch.Tensor, x: torch.Tensor, k: int, cand_i: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact distances of the candidates, then the first ``k`` by (distance, index).
+
+    Invalid candidates (index −1) sort last as (inf, N). Returns float64 (holding float32 values)
+    distances and int64 indices, shape ``(Q, k)``. On CPU, numpy: single-threaded, few large ops.
+    """
+    n = x.shape[0]
+    if q.device.type == "cpu":
+        qn, xn, ci = q.numpy(), x.numpy(), cand_i.numpy()
+        nq, c = ci.shape
+        d = xn.shape[1]
+        valid = ci >= 0
+        all_valid = bool(valid.all())
+        cc = ci if all_valid else np.where(valid, ci, 0)
+        ex = np.empty((nq, c), dtype=np.float64)
+        rows = max(1, min(nq, 2**20 // (8 * c * d)))  # ~1 MiB float64 blocks stay in cache
+        for s in range(0, nq, rows):
+            e = min(nq, s + rows)
+            g = xn[cc[s:e]].astype(np.float64)
+            g -= qn[s:e, None, :]
+            np.einsum("rcd,rcd->rc", g, g, out=ex[s:e])
+        ex32 = ex.astype(np.float32)
+        if not all_valid:
+            ex32[~valid] = np.inf
+            cc = np.where(valid, ci, n)
+        key = (ex32.view(np.int32).astype(np.int64) << 32) | cc
+        key.sort(axis=1)
+        key = key[:, :k]
+        dist = (key >> 32).astype(np.int32).view(np.float32).astype(np.float64)
+        return torch.from_numpy(dist), torch.from_numpy(key & 0xFFFFFFFF)
+    tvalid = cand_i >= 0
+    tex = torch.where(tvalid, _exact_dist(q, x, cand_i.clamp_min(0)), math.inf)
+    dd, ii = _sort_by_dist_then_index(tex, torch.where(tvalid, cand_i, n))
+    return dd[:, :k].contiguous(), ii[:, :k].contiguous()
+
+
 def _sort_by_dist_then_index(d: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    order = torch.argsort(i, dim=-1, stable=True)
-    d, i = d.gather(-1, order), i.gather(-1, order)
-    order = torch.argsort(d, dim=-1, stable=True)
-    return d.gather(-1, order), i.gather(-1, order)
+    """Sort each row by (distance, index) with one sort on a packed int64 key.
+
+    ``d`` holds float32 values ≥ 0 (or +inf) and ``0 ≤ i < 2³¹``; the bit pattern of a non-negative
+    float32 orders like the float, so ``bits << 32 | index`` orders lexicographically.
+    """
+    key = (d.to(torch.float32).view(torch.int32).to(torch.int64) << 32) | i
+    key = torch.sort(key, dim=-1).values
+    dist = (key >> 32).to(torch.int32).view(torch.float32).to(torch.float64)
+    return dist, key & 0xFFFFFFFF
 
 
 def _exact_full(
@@ -257,8 +304,8 @@ def _rescan(
     dev = q.device
     q32 = q.to(torch.float32)
     x32 = x if x.dtype == torch.float32 else x.to(torch.float32)
-    xn = (x32 * x32).sum(1)
-    qsq = (q32 * q32).sum(1).to(torch.float64)
+    xn = _sqnorms(x32)
+    qsq = _sqnorms(q32).to(torch.float64)
     best_d = torch.full((rows, k), math.inf, dtype=torch.float64, device=dev)
     best_i = torch.full((rows, k), -1, dtype=torch.int64, device=dev)
     rb = min(rows, 256)
@@ -285,7 +332,7 @@ def _rescan(
             step = max(1, budget // (4 * 8 * d))
             for p in range(0, rr.shape[0], step):
                 g = x[s + jj[p : p + step]].to(torch.float64)
-                g.sub_(q[r0 + rr[p : p + step]])
+                g.sub_(q[r0 + rr[p : p + step]].to(torch.float64))
                 g.mul_(g)
                 dist[p : p + step] = g.sum(1)
             dist = dist.to(torch.float32).to(torch.float64)
@@ -319,19 +366,10 @@ def _finish(
     of the true distance (None: no certificate, approximate mode). ``self_offset``: query ``i`` is
     database row ``self_offset + i``, excluded from its own list.
     """
-    nq, c = cand_i.shape
-    n, d = x.shape
-    out_d = torch.empty((nq, k), dtype=torch.float64, device=q.device)
-    out_i = torch.empty((nq, k), dtype=torch.int64, device=q.device)
-    rows_per = max(1, budget // max(1, 3 * 8 * c * d))
-    for s in range(0, nq, rows_per):
-        ci = cand_i[s : s + rows_per]
-        valid = ci >= 0
-        ex = _exact_dist(q[s : s + rows_per], x, ci.clamp_min(0))
-        ex = torch.where(valid, ex, torch.full_like(ex, math.inf))
-        ex, ii = _sort_by_dist_then_index(ex, torch.where(valid, ci, torch.full_like(ci, n)))
-        out_d[s : s + rows_per] = ex[:, :k]
-        out_i[s : s + rows_per] = ii[:, :k]
+    n = x.shape[0]
+    if n >= 2**31:
+        raise InputError(f"database of {n} points is too large (at most 2**31 - 1 per batch item)")
+    out_d, out_i = _rerank(q, x, k, cand_i)
     if thresh is not None:
         assert delta is not None
         dk = out_d[:, k - 1]
@@ -369,7 +407,7 @@ def _torch_candidates(
     nq = q32.shape[0]
     n = x32.shape[0]
     dev = q32.device
-    neg_half_xn = (x32 * x32).sum(1).mul_(-0.5).unsqueeze(0)
+    neg_half_xn = _sqnorms(x32).mul_(-0.5).unsqueeze(0)
     # one (qc, nc) float32 buffer plus topk workspace within the budget; whole database rows when
     # at least 256 query rows fit, else database chunks
     nc = n if n * 4 * 256 * 2 <= budget else max(kk, min(n, budget // (2 * 4 * 256)))
@@ -437,13 +475,14 @@ def _faiss_candidates(
 def _drop_self(dist: torch.Tensor, ind: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Remove each row's own index (row i is point i); where absent, drop the last column."""
     nq, c = ind.shape
-    rows = torch.arange(nq, device=ind.device).unsqueeze(1)
-    is_self = ind == rows
-    drop = torch.where(
-        is_self.any(1), is_self.to(torch.int8).argmax(1), torch.full_like(rows[:, 0], c - 1)
-    )
-    keep = torch.arange(c, device=ind.device).unsqueeze(0) != drop.unsqueeze(1)
-    return dist[keep].view(nq, c - 1), ind[keep].view(nq, c - 1)
+    rows = torch.arange(nq, device=ind.device)
+    if bool((ind[:, 0] == rows).all()):  # the usual case: self first
+        return dist[:, 1:], ind[:, 1:]
+    is_self = ind == rows.unsqueeze(1)
+    drop = torch.where(is_self.any(1), is_self.to(torch.int8).argmax(1), c - 1)
+    cols = torch.arange(c - 1, device=ind.device).unsqueeze(0)
+    cols = cols + (cols >= drop.unsqueeze(1)).to(cols.dtype)
+    return dist.gather(1, cols), ind.gather(1, cols)
 
 
 _GPU_RES: Any = None
@@ -598,7 +637,7 @@ def search(
                 ci = _approx_candidates(q32, x32, k, exclude_self, backend, nprobe, seed)
                 dd, ii = _finish(q, x, k, ci, None, None, self_off, budget)
             else:
-                qsq = (q32 * q32).sum(1).to(torch.float64)
+                qsq = _sqnorms(q32).to(torch.float64)
                 if backend == "faiss":
                     vals, ci = _faiss_candidates(q32, x32, kk, exclude_self)
                     thresh = vals.max(1).values.to(torch.float64)
@@ -609,7 +648,7 @@ def search(
                     thresh = torch.full_like(thresh, math.inf)  # every point is a candidate
                 # forward-error bound of the float32 expansion: (d + 4)·u·(‖q‖ + M)² covers the
                 # rounding of ‖x‖², ‖q‖², q·x and the sums; +4 more for float64->float32 inputs
-                xmax = math.sqrt(float((x32 * x32).sum(1).max()))
+                xmax = float(torch.linalg.vector_norm(x32, dim=1).max())
                 extra = 8 if (q.dtype == torch.float64 or x.dtype == torch.float64) else 4
                 delta = (d + extra) * _U32 * 1.01 * (qsq.sqrt() + xmax) ** 2
                 dd, ii = _finish(q, x, k, ci, thresh, delta, self_off, budget)
