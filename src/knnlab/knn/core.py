@@ -2,27 +2,41 @@
 
 The primary entry point is :func:`search`. How exactness is achieved:
 
-1. **Candidates.** Squared distances are ranked with the fast expansion
-   ``||q||² + ||x||² − 2 q·x`` (a float32 matrix product), computed chunk by chunk over the queries
-   *and* the database, keeping for every query the ``k + margin`` best candidates (``margin``
-   = :data:`CANDIDATE_MARGIN`). The per-chunk buffer is sized from ``memory_budget``, so no Q×N matrix
-   is ever materialised for large inputs.
-2. **Exact re-ranking.** The candidates' distances are recomputed by the direct difference
-   ``sum((q − x)²)`` in float64, and the final list is sorted by ``(distance, index)``.
-3. **Certificate.** A rigorous forward-error bound ``δ`` of the float32 expansion
-   (``(d + 4)·u·(M² + 2‖q‖M)``, ``u = 2⁻²⁴``, ``M = max‖x‖``, plus the float64→float32 rounding of
-   the inputs when they are float64) proves for each query that no non-candidate can beat (or tie
-   with) its k-th neighbour: every point left out has an expansion value ≥ ``T``, hence a true
-   distance ≥ ``T − δ``, and we check ``T − δ > d_k`` with a float32-rounding safety margin.
-   Queries that fail the check (rare: near-ties at the candidate boundary, massive duplicates) are
-   redone exactly in float64 over the whole database (chunked).
+1. **Candidates.** Distances are ranked with the fast expansion ``‖q‖² + ‖x‖² − 2 q·x`` (a float32
+   matrix product: ``torch.addmm`` into one preallocated buffer for the ``"torch"`` backend, faiss's
+   flat L2 kernel for ``"faiss"``), chunk by chunk over the queries *and* the database, keeping the
+   ``k + CANDIDATE_MARGIN`` best candidates per query (merged across chunks with ``topk``). The
+   buffer is sized from ``memory_budget``, so no Q×N matrix is materialised for large inputs.
+2. **Exact re-ranking.** The candidates' distances are recomputed by direct differences
+   ``Σ (q − x)²`` in float64 (the difference of two float32 numbers is exact in float64), rounded to
+   float32, and sorted by ``(distance, index)``.
+3. **Certificate.** The float32 expansion is within ``δ = (d + 4)·u·1.01·(‖q‖ + M)²`` of the true
+   distance (``u = 2⁻²⁴``, ``M = max‖x‖``; a standard worst-case dot-product error bound; ``d + 8``
+   for float64 inputs, which are rounded to float32 for the expansion). Every point left out of a
+   query's candidates has an expansion value ``≥ T`` (the largest kept one), hence a true distance
+   ``≥ T − δ``. The row is certified when ``T − δ`` exceeds the k-th exact distance (with room for
+   its float32 rounding), i.e. no left-out point can beat or tie the k-th neighbour.
+   Uncertified rows (rare on real data: near-ties at the candidate boundary, more exact duplicates
+   than the margin) are redone by a certified rescan: the database is scanned in index order with the
+   expansion and a point's exact distance is computed whenever its lower bound ``max(0, A − δ)``
+   could still place it in the list.
 
-**Guarantee.** The returned ``idx`` are the exact k nearest neighbours of the (float32 or float64)
-inputs, ranked by the exact squared distance and, among equal distances, by the lower index. The
-returned ``dist`` are those exact distances rounded to float32. This holds for every backend marked
-exact (``"torch"``, ``"faiss"``, ``"auto"``). The approximate backends (``"faiss-ivf"``,
-``"faiss-hnsw"``) return exact distances for the neighbours they find, sorted the same way, but may
-miss true neighbours (see :func:`search` for their recall).
+**Guarantee.** For the exact backends (``"auto"``, ``"torch"``, ``"faiss"``) the returned ``idx``
+are the true k nearest neighbours ranked by the exact squared distance rounded to float32 and,
+among equal float32 distances, by the lower index; ``dist`` holds those distances. So results are
+deterministic and identical across backends and chunk sizes. faiss alone, by contrast, ranks by the
+float32 expansion and breaks ties arbitrarily. The approximate backends (``"faiss-ivf"``,
+``"faiss-hnsw"``) return exact, sorted distances for the neighbours they find, but can miss true
+neighbours (recall, see :func:`search`).
+
+**Speed (CPU).** The re-ranking costs ``O(Q·(k + margin)·d)``, negligible next to the ``O(Q·N·d)``
+product. On CPU the product dominates and faiss's BLAS + fused heap selection is a little faster
+than ``torch.mm`` + ``torch.topk`` (see ``benchmarks/knn.py``), so ``"auto"`` uses the faiss kernel
+on CPU when faiss is installed and torch on CUDA.
+
+**Memory.** ``memory_budget`` bounds the working buffers (distance block, selection, re-ranking
+blocks). Not counted: output-sized arrays (``Q × (k + margin)``), float32 copies of non-float32
+inputs, and faiss's own fixed-size blocks (about 16 MiB).
 """
 
 from __future__ import annotations
@@ -47,10 +61,22 @@ __all__ = [
     "set_default_memory_budget",
 ]
 
-#: Default bound, in bytes, on the extra working memory of one :func:`search` call.
-#: Change it globally with ``knnlab.knn.core.DEFAULT_MEMORY_BUDGET = ...`` (or
-#: :func:`knnlab.knn.set_default_memory_budget`) or per call with ``memory_budget=``.
-DEFAULT_MEMORY_BUDGET: int = int(os.environ.get("KNNLAB_KNN_MEMORY_BUDGET", 256 * 2**20))
+
+def _env_budget() -> int:
+    raw = os.environ.get("KNNLAB_KNN_MEMORY_BUDGET", "")
+    try:
+        return int(float(raw)) if raw else 256 * 2**20
+    except ValueError:
+        raise InputError(
+            f"KNNLAB_KNN_MEMORY_BUDGET={raw!r} is not a number of bytes (e.g. 268435456)"
+        ) from None
+
+
+#: Default bound, in bytes, on the working memory of one :func:`search` call (256 MiB, or the
+#: environment variable ``KNNLAB_KNN_MEMORY_BUDGET``). Change it with
+#: :func:`knnlab.knn.set_default_memory_budget` (``knnlab.knn.DEFAULT_MEMORY_BUDGET`` is a copy
+#: made at import) or per call with ``memory_budget=``.
+DEFAULT_MEMORY_BUDGET: int = _env_budget()
 
 #: Extra candidates kept per query beyond ``k`` before the exact re-ranking.
 CANDIDATE_MARGIN: int = 3
