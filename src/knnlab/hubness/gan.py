@@ -1,0 +1,219 @@
+"""The built-in GAN: a small generator with a mapping network (Z -> W -> image) and a discriminator,
+for 28x28 grayscale digits (MNIST).
+
+The generator has both latent spaces of StyleGAN (Karras et al. 2019): ``z ~ N(0, I)`` of size
+``latent_dim`` is normalised (pixel norm) and sent through a ``mapping_layers``-deep MLP to ``w``; the
+synthesis network is a DCGAN-style stack (Radford et al. 2016) of transposed convolutions from ``w``
+to an image in ``[-1, 1]``. ``w_avg``, a running mean of ``w`` kept during training (as StyleGAN does),
+is the centre of W-space truncation.
+
+Why ``latent_dim = 64`` and not StyleGAN's 512: MNIST has a small intrinsic dimension (about 10-15
+by most estimates), a 64-d latent is ample for it and keeps the model small enough to train on two
+CPU cores in minutes. Hubness grows with dimension, so in 64-d it is weaker than in 512-d: the hub
+thresholds of the experiment are chosen for this size (see ``knnlab.hubness.experiment``).
+
+``Generator.save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors``; ``from_pretrained``
+rebuilds it. ``builtin_generator()`` loads the shipped weights in ``knnlab/assets/gan/``, which
+``knnlab train gan`` reproduces.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import spectral_norm
+
+from knnlab.errors import DataNotFoundError, InputError
+
+__all__ = [
+    "BUILTIN_GAN_DIR",
+    "Discriminator",
+    "GANConfig",
+    "Generator",
+    "MappingNetwork",
+    "SynthesisNetwork",
+    "builtin_generator",
+    "pixel_norm",
+]
+
+BUILTIN_GAN_DIR = Path(__file__).resolve().parents[1] / "assets" / "gan"
+
+
+@dataclass
+class GANConfig:
+    """Sizes of the built-in GAN (defaults: the shipped model)."""
+
+    latent_dim: int = 64  # size of z ~ N(0, I)
+    w_dim: int = 64  # size of the intermediate latent w
+    mapping_layers: int = 3  # depth of the z -> w MLP
+    g_channels: int = 64  # generator width at 7x7 (halved at each 2x upsampling)
+    d_channels: int = 32  # discriminator width at 14x14 (doubled at 7x7)
+    image_size: int = 28  # output side; must be 4 * 7 = 28 for this architecture
+    image_channels: int = 1  # 1: grayscale
+    w_avg_beta: float = 0.995  # decay of the running mean of w during training
+
+    def __post_init__(self) -> None:
+        if self.image_size != 28:
+            raise InputError(f"GANConfig.image_size={self.image_size}: only 28 is supported")
+        for f in ("latent_dim", "w_dim", "mapping_layers", "g_channels", "d_channels"):
+            if getattr(self, f) < 1:
+                raise InputError(f"GANConfig.{f}={getattr(self, f)} must be >= 1")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GANConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Normalise each row of ``x`` ``(B, D)`` to unit mean square (Karras et al. 2018, eq. 1)."""
+    return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + eps)
+
+
+class MappingNetwork(nn.Module):
+    """``z (B, latent_dim) -> w (B, w_dim)``: pixel norm, then an MLP with leaky ReLUs."""
+
+    def __init__(self, latent_dim: int, w_dim: int, num_layers: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = latent_dim
+        for _ in range(num_layers):
+            layers += [nn.Linear(d, w_dim), nn.LeakyReLU(0.2)]
+            d = w_dim
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(pixel_norm(z))
+
+
+class SynthesisNetwork(nn.Module):
+    """``w (B, w_dim) -> images (B, C, 28, 28)`` in ``[-1, 1]``: 7x7 -> 14x14 -> 28x28."""
+
+    def __init__(self, w_dim: int, channels: int, image_channels: int) -> None:
+        super().__init__()
+        c = channels
+        self.c = c
+        self.fc = nn.Sequential(nn.Linear(w_dim, c * 7 * 7), nn.BatchNorm1d(c * 7 * 7), nn.ReLU())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(c // 2),
+            nn.ReLU(),
+            nn.ConvTranspose2d(c // 2, c // 4, 4, 2, 1, bias=False),  # 14 -> 28
+            nn.BatchNorm2d(c // 4),
+            nn.ReLU(),
+            nn.Conv2d(c // 4, image_channels, 3, 1, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        x = self.fc(w).view(-1, self.c, 7, 7)  # (B, C, 7, 7)
+        return self.up(x)
+
+
+class Generator(nn.Module):
+    """``z -> w -> image``; ``forward(z)`` returns images ``(B, C, 28, 28)`` in ``[-1, 1]``.
+
+    ``mapping`` and ``synthesis`` are exposed for W-space sampling; ``w_avg`` ``(w_dim,)`` is the
+    running mean of ``w`` over training (the centre of ψ-truncation).
+    """
+
+    output_range = (-1.0, 1.0)
+    w_avg: torch.Tensor
+
+    def __init__(self, config: GANConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or GANConfig()
+        cfg = self.config
+        self.mapping = MappingNetwork(cfg.latent_dim, cfg.w_dim, cfg.mapping_layers)
+        self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.g_channels, cfg.image_channels)
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def w_dim(self) -> int:
+        return self.config.w_dim
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise InputError(
+                f"z has shape {tuple(z.shape)}; the generator expects (B, {self.latent_dim})"
+            )
+        w = self.mapping(z)
+        if self.training:
+            with torch.no_grad():
+                self.w_avg.lerp_(w.detach().mean(0), 1.0 - self.config.w_avg_beta)
+        if truncation_psi != 1.0:
+            w = self.w_avg + truncation_psi * (w - self.w_avg)
+        return self.synthesis(w)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically)."""
+        from safetensors.torch import save
+
+        from knnlab.io_utils import atomic_write_bytes, atomic_write_json
+
+        out = Path(directory)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write_bytes(out / "model.safetensors", save(state))
+        atomic_write_json(out / "config.json", {"model": "knnlab.GAN", **asdict(self.config)})
+        return out
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, map_location: str | torch.device = "cpu"
+    ) -> Generator:
+        """Rebuild a generator saved by :meth:`save_pretrained` (in eval mode)."""
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        cfg_path, weights = d / "config.json", d / "model.safetensors"
+        if not cfg_path.is_file() or not weights.is_file():
+            raise DataNotFoundError(
+                f"{d}: not a knnlab generator folder (needs config.json and model.safetensors); "
+                "write one with `knnlab train gan --out DIR`"
+            )
+        cfg = json.loads(cfg_path.read_text())
+        if cfg.get("model") != "knnlab.GAN":
+            raise InputError(f"{cfg_path}: model={cfg.get('model')!r}, expected 'knnlab.GAN'")
+        gen = cls(GANConfig.from_dict(cfg))
+        gen.load_state_dict(load_file(str(weights), device=str(map_location)))
+        return gen.to(map_location).eval()
+
+
+class Discriminator(nn.Module):
+    """``images (B, C, 28, 28)`` in ``[-1, 1]`` -> logits ``(B,)``; spectral norm on every layer
+    (Miyato et al. 2018)."""
+
+    def __init__(self, config: GANConfig | None = None) -> None:
+        super().__init__()
+        cfg = config or GANConfig()
+        c = cfg.d_channels
+        self.net = nn.Sequential(
+            spectral_norm(nn.Conv2d(cfg.image_channels, c, 4, 2, 1)),  # 28 -> 14
+            nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(c, 2 * c, 4, 2, 1)),  # 14 -> 7
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            spectral_norm(nn.Linear(2 * c * 7 * 7, 1)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+def builtin_generator(device: str | torch.device = "cpu") -> Generator:
+    """The shipped generator (``knnlab/assets/gan``), trained by ``knnlab train gan``."""
+    if not (BUILTIN_GAN_DIR / "model.safetensors").is_file():
+        raise DataNotFoundError(
+            f"the built-in GAN weights are missing from {BUILTIN_GAN_DIR}; "
+            "recreate them with `knnlab train gan --out <that folder>`"
+        )
+    return Generator.from_pretrained(BUILTIN_GAN_DIR, map_location=device)
