@@ -16,3 +16,20 @@ __all__ = [
     "min_image_size",
     "n3_aggregate",
 ]
+
+# models, published checkpoints, denoising and evaluation
+from knnlab.n3.denoise import Denoiser, denoise_tiled, load_denoiser
+from knnlab.n3.dncnn import DnCNN, DnCNNConfig
+from knnlab.n3.n3net import N3Net, N3NetConfig
+from knnlab.n3.pretrained import resolve_official_checkpoint
+
+__all__ += [
+    "Denoiser",
+    "DnCNN",
+    "DnCNNConfig",
+    "N3Net",
+    "N3NetConfig",
+    "denoise_tiled",
+    "load_denoiser",
+    "resolve_official_checkpoint",
+]

@@ -199,6 +199,12 @@ def eval_denoise(
     help="Scored at the end ('' to skip).",
 )
 @click.option("--eval-limit", type=int, help="Score only the first N evaluation images.")
+@click.option(
+    "--bn-batches",
+    default=32,
+    show_default=True,
+    help="Training batches for the final BatchNorm statistics.",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def train_denoise(
@@ -212,6 +218,7 @@ def train_denoise(
     resume: bool,
     eval_dataset: str,
     eval_limit: int | None,
+    bn_batches: int,
     seed: int,
     device: str,
 ) -> None:
@@ -230,6 +237,7 @@ def train_denoise(
         seed=seed,
         eval_dataset=eval_dataset or None,
         eval_limit=eval_limit,
+        bn_batches=bn_batches,
     )
     out = out or Path(f"runs/denoise-{arch}-sigma{sigma:g}")
     summary = train_denoiser(cfg, out, resume=resume, device=_device(device))

@@ -125,7 +125,7 @@ def load_model(path: str | Path, *, map_location="cpu") -> nn.Module:
     from knnlab.n3.n3net import N3Net
 
     folder = Path(path)
-    if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
+    if (folder / "model" / "config.json").is_file():  # a `knnlab train denoise` run folder
         folder = folder / "model"
     cfg = folder / "config.json"
     if not cfg.is_file():

@@ -153,6 +153,7 @@ def evaluate(
     """
     if not models:
         raise InputError("no model to evaluate; pass --model and/or --baselines")
+    denoisers = [load_denoiser(name, sigma, device=device, tile=tile) for name in models]
     label, images = load_eval_images(dataset, limit)
     n_all = len(images) if limit is None else None
     result: dict[str, Any] = {
@@ -170,8 +171,7 @@ def evaluate(
         "tile": tile,
         "results": [],
     }
-    for name in models:
-        den = load_denoiser(name, sigma, device=device, tile=tile)
+    for den in denoisers:
         for img_name, img in images:
             den.check_size(img.shape[-2], img.shape[-1], what=f"{label}/{img_name}")
         entry = evaluate_denoiser(den, images, sigma, seed=seed, clip_output=clip_output)
