@@ -32,6 +32,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from knnlab.errors import InputError
 
@@ -122,15 +123,73 @@ def continuous_knn_weights(
         return w * alive
     temp = torch.as_tensor(1.0 if temperature is None else temperature, dtype=logits.dtype)
     temp = temp.to(logits.device)
-    a = logits
-    out = []
-    for t in range(k):
-        logw = _masked_log_softmax(a)  # Eqs. 8, 10
-        out.append(logw.exp())
-        if t + 1 < k:
-            step = log1mexp(logw)  # log(1 − w), Eq. 9
-            a = a + (step if relaxation == "reference" else step / temp)
-    return torch.stack(out, dim=-2)
+    return _RelaxedKNN.apply(logits, temp, k, relaxation == "paper")
+
+
+def _log1mexp_grad(x: Tensor, expm1_guard: float = 1e-7) -> Tensor:
+    """d/dx of :func:`log1mexp` as :func:`log1mexp` defines it (guarded for ``x >= log ½``)."""
+    small = x < _LOG_HALF
+    guard = torch.where(small, torch.zeros_like(x), torch.full_like(x, expm1_guard))
+    return -torch.exp(x) / (-torch.expm1(x) + guard)
+
+
+class _RelaxedKNN(torch.autograd.Function):
+    """The k-step loop with a hand-written backward that recomputes the forward.
+
+    Autograd would keep ~15 tensors of the size of ``logits`` per step; this keeps only ``logits`` and
+    ``T`` (and, during the backward pass, the ``k`` log-weights).
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor:
+        out = torch.stack(_RelaxedKNN._loop(logits, temp, k, paper)[0], dim=-2)
+        ctx.save_for_backward(logits, temp)
+        ctx.k, ctx.paper = k, paper
+        return out
+
+    @staticmethod
+    def _loop(a: Tensor, temp: Tensor, k: int, paper: bool) -> tuple[list[Tensor], list[Tensor]]:
+        ws, logws = [], []
+        for t in range(k):
+            logw = _masked_log_softmax(a)  # Eqs. 8, 10
+            ws.append(logw.exp())
+            logws.append(logw)
+            if t + 1 < k:
+                step = log1mexp(logw)  # log(1 − w), Eq. 9
+                a = a + (step / temp if paper else step)
+        return ws, logws
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g: Tensor):
+        logits, temp = ctx.saved_tensors
+        k, paper = ctx.k, ctx.paper
+        ws, logws = _RelaxedKNN._loop(logits, temp, k, paper)
+        ga = torch.zeros_like(logits)  # dL/da_{t+1}
+        gtemp = torch.zeros_like(logits) if paper and ctx.needs_input_grad[1] else None
+        for t in reversed(range(k)):
+            w, logw = ws[t], logws[t]
+            glogw = g[..., t, :] * w  # through w = exp(log w)
+            if t + 1 < k:  # a_{t+1} = a_t + c · log1mexp(log w_t), c = 1 or 1/T
+                c_ga = ga / temp if paper else ga
+                glogw = glogw + c_ga * _log1mexp_grad(logw)
+                if gtemp is not None:
+                    gtemp = gtemp - c_ga * log1mexp(logw) / temp
+            # log-softmax backward, plus the identity path a_{t+1} <- a_t
+            ga = ga + glogw - w * glogw.sum(dim=-1, keepdim=True)
+        if gtemp is not None:
+            gtemp = _sum_to(gtemp, temp.shape)
+        return ga, gtemp, None, None
+
+
+def _sum_to(x: Tensor, shape: torch.Size) -> Tensor:
+    """Sum a broadcast gradient back to ``shape``."""
+    while x.dim() > len(shape):
+        x = x.sum(0)
+    for i, n in enumerate(shape):
+        if n == 1 and x.shape[i] != 1:
+            x = x.sum(i, keepdim=True)
+    return x
 
 
 def continuous_knn(
