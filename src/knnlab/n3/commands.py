@@ -89,7 +89,9 @@ def denoise(
     den = load_denoiser(model, sigma, device=_device(device), tile=_tile(tile), overlap=overlap)
     for src, _, img in images:  # fail before any work
         den.check_size(img.shape[-2], img.shape[-1], what=str(src))
-    for src, dst, img in images:
+    from knnlab.progress import progress
+
+    for src, dst, img in progress(images, desc="denoise", total=len(images)):
         write_image(dst, den(img))
         click.echo(f"{src} -> {dst}")
 
