@@ -76,6 +76,7 @@ def test_end_to_end_on_the_builtin_generator(tmp_path, shared_datasets) -> None:
         n_real=400,
         n_train=1000,
         n_novelty=100,
+        kid_subsets=5,
         device="cpu",
     )
     results, artefacts = run_experiment(cfg)

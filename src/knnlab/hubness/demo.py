@@ -37,7 +37,7 @@ def demo_config(*, quick: bool, device: torch.device | str, seed: int) -> Hubnes
     return HubnessExperimentConfig(
         n=2_000,
         pool_size=5_000,
-        thresholds=(12, 16, 20),
+        thresholds=(10, 15, 20),
         n_real=5_000,
         n_train=20_000,
         n_novelty=1_000,
