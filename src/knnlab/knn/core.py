@@ -610,9 +610,11 @@ def search(
         memory_budget: bound in bytes on extra working memory (default
             :data:`DEFAULT_MEMORY_BUDGET`, 256 MiB). Input conversions (to float32, to host for faiss)
             are not counted.
-        approximate: shorthand for ``backend="faiss-ivf"`` (when backend is ``"auto"``). On
-            clustered data the IVF defaults give recall@k ≈ 0.9–1.0 (see tests); raise ``nprobe``
-            for more.
+        approximate: shorthand for ``backend="faiss-ivf"`` (when backend is ``"auto"``). For
+            millions of points, where the exact O(Q·N·d) search is too slow. Measured recall@10
+            (2 000 queries, N = 200 000, d = 64): 1.000 (IVF) / 0.993 (HNSW) on clustered data,
+            0.62 / 0.77 on structureless i.i.d. Gaussian data (the worst case); raise ``nprobe``
+            for more recall. The index is built on every call (k-means training dominates).
         nprobe: IVF lists probed (approximate IVF only).
         seed: seed of the IVF k-means training subsample.
 
