@@ -187,11 +187,10 @@ def clustered(n, d, centers, seed):
 
 @pytest.mark.parametrize("backend", ["faiss-ivf", "faiss-hnsw"])
 def test_approximate_recall(backend):
-    x = clustered(6000, 32, 40, seed=8)
+    x = clustered(4000, 16, 40, seed=8)
     d, i = search(x, x, 10, exclude_self=True, backend=backend)
-    _rd, _ri = reference(x[:500], x, 10, exclude_self=False)  # first 500 rows as a sample
-    _ex_d, ex_i = search(x[:500], x, 11)
-    # reference for the sample with self excluded
+    # exact neighbours of the first 500 points, self excluded
+    _, ex_i = search(x[:500], x, 11)
     ex_i = np.array([[j for j in row if j != r][:10] for r, row in enumerate(ex_i)])
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i[:500], ex_i)])
     assert recall >= 0.9, recall
@@ -203,9 +202,9 @@ def test_approximate_recall(backend):
 
 
 def test_approximate_flag_picks_ivf():
-    x = clustered(3000, 16, 20, seed=9)
+    x = clustered(2000, 16, 20, seed=9)
     _d, i = search(torch.from_numpy(x), torch.from_numpy(x), 5, exclude_self=True, approximate=True)
-    assert isinstance(i, torch.Tensor) and i.shape == (3000, 5)
+    assert isinstance(i, torch.Tensor) and i.shape == (2000, 5)
 
 
 def test_module_default_budget(monkeypatch):
