@@ -129,7 +129,7 @@ def test_every_row_fallback_matches(monkeypatch):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((600, 12)).astype(np.float32)
     x[100:130] = x[5]
-    d, i = search(x, x, 6, exclude_self=True, backend="torch", memory_budget=64 * 1024)
+    d, i = search(x, x, 6, exclude_self=True, backend="torch", memory_budget=2**20)
     rd, ri = reference(x, x, 6, exclude_self=True)
     np.testing.assert_array_equal(i, ri)
     np.testing.assert_array_equal(d, rd)
