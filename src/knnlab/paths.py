@@ -1,6 +1,7 @@
 """Where knnlab looks for data sets and weights.
 
-- Data: ``$KNNLAB_DATA``, else ``../shared/datasets`` next to the current directory or the source tree.
+- Data: ``$KNNLAB_DATA``, else ``../shared/datasets`` next to the current directory or the source tree,
+  else ``~/.cache/knnlab/datasets`` (where ``knnlab data download`` puts data sets by default).
 - Weights: ``$KNNLAB_WEIGHTS``, else ``../shared/weights``, likewise.
 - Cache for downloads: ``$KNNLAB_CACHE``, else ``~/.cache/knnlab``.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from knnlab.errors import DataNotFoundError
 
-__all__ = ["cache_dir", "data_root", "weights_root"]
+__all__ = ["cache_dir", "data_root", "download_root", "weights_root"]
 
 DATA_ENV = "KNNLAB_DATA"
 WEIGHTS_ENV = "KNNLAB_WEIGHTS"
@@ -22,7 +23,8 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _candidates(sub: str) -> list[Path]:
-    return [Path.cwd().parent / "shared" / sub, _REPO_ROOT.parent / "shared" / sub]
+    cache = Path(os.environ.get(CACHE_ENV, "~/.cache/knnlab")).expanduser() / sub
+    return [Path.cwd().parent / "shared" / sub, _REPO_ROOT.parent / "shared" / sub, cache]
 
 
 def _resolve(env: str, sub: str, required: bool) -> Path | None:
@@ -40,7 +42,8 @@ def _resolve(env: str, sub: str, required: bool) -> Path | None:
     if required:
         raise DataNotFoundError(
             f"no {sub} folder found: set ${env} to the folder that holds them "
-            f"(looked in ../shared/{sub})"
+            f"(looked in ../shared/{sub} and ~/.cache/knnlab/{sub}; `knnlab data download NAME` "
+            f"fetches public data sets)"
         )
     return None
 
@@ -58,5 +61,13 @@ def weights_root(required: bool = True) -> Path | None:
 def cache_dir() -> Path:
     """Folder for downloaded files; created on demand."""
     path = Path(os.environ.get(CACHE_ENV, "~/.cache/knnlab")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def download_root() -> Path:
+    """Where downloaded data sets go: ``$KNNLAB_DATA`` if set, else ``~/.cache/knnlab/datasets``."""
+    value = os.environ.get(DATA_ENV)
+    path = Path(value).expanduser() if value else cache_dir() / "datasets"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -28,3 +28,15 @@ def test_missing_root_names_the_variable(tmp_path, monkeypatch):
 def test_cache_dir_is_created(tmp_path, monkeypatch):
     monkeypatch.setenv("KNNLAB_CACHE", str(tmp_path / "c"))
     assert cache_dir().is_dir()
+
+
+def test_download_root_defaults_to_cache_and_is_searched(tmp_path, monkeypatch):
+    from knnlab.paths import download_root
+
+    monkeypatch.delenv("KNNLAB_DATA", raising=False)
+    monkeypatch.setenv("KNNLAB_CACHE", str(tmp_path / "c"))
+    assert download_root() == tmp_path / "c" / "datasets"
+    monkeypatch.setattr(
+        "knnlab.paths._candidates", lambda sub: [tmp_path / "absent", tmp_path / "c" / sub]
+    )
+    assert data_root() == tmp_path / "c" / "datasets"

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from knnlab.errors import KnnlabError
-
 __all__ = ["data"]
 
 
@@ -76,16 +74,15 @@ def list_(root: Path | None) -> None:
     "--root",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Where to unpack (default: $KNNLAB_DATA, else ../shared/datasets).",
+    help="Where to unpack (default: $KNNLAB_DATA, else ~/.cache/knnlab/datasets, which knnlab also "
+    "searches).",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def download_(name: str, root: Path | None, no_progress: bool) -> None:
     """Download and unpack data set NAME into ROOT/NAME (e.g. `knnlab data download Set12`)."""
     from knnlab.data.download import fetch_dataset
-    from knnlab.paths import DATA_ENV, data_root
+    from knnlab.paths import download_root
 
-    base = root if root is not None else data_root(required=False)
-    if base is None:
-        raise KnnlabError(f"no data root: pass --root DIR or set ${DATA_ENV}")
+    base = root if root is not None else download_root()
     path = fetch_dataset(name, base, progress=not no_progress)
     click.echo(f"{name}: {path}")
