@@ -37,10 +37,11 @@ def test_data_list_without_root(tmp_path, monkeypatch, capsys):
 
 def test_data_download_errors_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("KNNLAB_DATA", raising=False)
-    monkeypatch.setattr("knnlab.paths._candidates", lambda sub: [tmp_path / "absent"])
-    assert main(["data", "download", "Set12"]) == 2
+    monkeypatch.setenv("KNNLAB_CACHE", str(tmp_path / "cache"))
+    assert main(["data", "download", "NoSuchSet"]) == 2  # default root: the cache
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "KNNLAB_DATA" in err and err.count("\n") == 1
+    assert err.startswith("error: ") and "choose from" in err and err.count("\n") == 1
+    assert not (tmp_path / "cache" / "datasets" / "NoSuchSet").exists()
     assert main(["data", "download", "NoSuchSet", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "choose from" in err and "Traceback" not in err
