@@ -117,3 +117,15 @@ def test_builtin_generator_makes_recognisable_digits() -> None:
     classes = prob.argmax(1).unique().numel()
     assert confident > 0.4, confident  # real test digits: about 0.92
     assert classes == 10
+
+
+def test_train_command_writes_a_loadable_generator(tmp_path, shared_datasets) -> None:
+    from knnlab.cli import main
+
+    rc = main(["train", "gan", "--steps", "2", "--batch-size", "4", "--out", str(tmp_path)])
+    assert rc == 0
+    g = Generator.from_pretrained(tmp_path / "gan")
+    assert g.latent_dim == 64
+    assert (tmp_path / "gan_samples.png").stat().st_size > 1000
+    log = (tmp_path / "gan" / "train_log.jsonl").read_text().splitlines()
+    assert json.loads(log[0])["train_config"]["steps"] == 2
