@@ -243,6 +243,7 @@ def run_experiment(
     )
     hubs = collect_hubs(hub_sampler, cfg.thresholds, cfg.n, cfg.max_pools)
     timings["hub_search"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     methods: list[dict[str, Any]] = []
     for t in sorted(hubs, reverse=True):
         h = hubs[t]
@@ -276,7 +277,7 @@ def run_experiment(
             w_mean = ts.w_mean
     rs = RandomSampler(gen.latent_dim, space=space, mapping=mapping, seed=cfg.seed + 2, device=dev)
     methods.append({"method": "Random", "kind": "random", "latents": rs.sample(cfg.n)})
-    timings["sampling"] = time.perf_counter() - t0
+    timings["baseline_sampling"] = time.perf_counter() - t0
 
     # images, features, metrics
     t0 = time.perf_counter()
