@@ -42,3 +42,14 @@ def test_atomic_dir_moves_files_and_keeps_others(tmp_path):
     assert (out / "keep.txt").read_text() == "keep"
     assert (out / "d" / "b.txt").read_text() == "b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_atomic_write_uses_umask_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "p.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.txt").stat().st_mode & 0o777 == 0o644
