@@ -1,7 +1,8 @@
 """Where knnlab looks for data sets and weights.
 
-- Data: ``$KNNLAB_DATA``, else ``../shared/datasets`` next to the current directory or the source tree,
-  else ``~/.cache/knnlab/datasets`` (where ``knnlab data download`` puts data sets by default).
+- Data: ``$KNNLAB_DATA``, else ``../shared/datasets`` next to the current directory or the source tree.
+  Data sets fetched by ``knnlab data download`` without ``$KNNLAB_DATA`` go to
+  ``~/.cache/knnlab/datasets`` (:func:`download_root`), where named data-set lookups also look.
 - Weights: ``$KNNLAB_WEIGHTS``, else ``../shared/weights``, likewise.
 - Cache for downloads: ``$KNNLAB_CACHE``, else ``~/.cache/knnlab``.
 """
@@ -23,8 +24,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _candidates(sub: str) -> list[Path]:
-    cache = Path(os.environ.get(CACHE_ENV, "~/.cache/knnlab")).expanduser() / sub
-    return [Path.cwd().parent / "shared" / sub, _REPO_ROOT.parent / "shared" / sub, cache]
+    return [Path.cwd().parent / "shared" / sub, _REPO_ROOT.parent / "shared" / sub]
 
 
 def _resolve(env: str, sub: str, required: bool) -> Path | None:
@@ -42,8 +42,7 @@ def _resolve(env: str, sub: str, required: bool) -> Path | None:
     if required:
         raise DataNotFoundError(
             f"no {sub} folder found: set ${env} to the folder that holds them "
-            f"(looked in ../shared/{sub} and ~/.cache/knnlab/{sub}; `knnlab data download NAME` "
-            f"fetches public data sets)"
+            f"(looked in ../shared/{sub})"
         )
     return None
 
@@ -65,9 +64,13 @@ def cache_dir() -> Path:
     return path
 
 
-def download_root() -> Path:
+def download_root(create: bool = True) -> Path:
     """Where downloaded data sets go: ``$KNNLAB_DATA`` if set, else ``~/.cache/knnlab/datasets``."""
     value = os.environ.get(DATA_ENV)
-    path = Path(value).expanduser() if value else cache_dir() / "datasets"
-    path.mkdir(parents=True, exist_ok=True)
+    if value:
+        path = Path(value).expanduser()
+    else:
+        path = Path(os.environ.get(CACHE_ENV, "~/.cache/knnlab")).expanduser() / "datasets"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path

@@ -31,12 +31,15 @@ def test_cache_dir_is_created(tmp_path, monkeypatch):
 
 
 def test_download_root_defaults_to_cache_and_is_searched(tmp_path, monkeypatch):
+    from knnlab.data import dataset_dir
     from knnlab.paths import download_root
 
     monkeypatch.delenv("KNNLAB_DATA", raising=False)
     monkeypatch.setenv("KNNLAB_CACHE", str(tmp_path / "c"))
+    monkeypatch.setattr("knnlab.paths._candidates", lambda sub: [tmp_path / "absent"])
     assert download_root() == tmp_path / "c" / "datasets"
-    monkeypatch.setattr(
-        "knnlab.paths._candidates", lambda sub: [tmp_path / "absent", tmp_path / "c" / sub]
-    )
-    assert data_root() == tmp_path / "c" / "datasets"
+    assert data_root(required=False) is None  # an empty download folder is no data root
+    with pytest.raises(DataNotFoundError, match="KNNLAB_DATA"):
+        dataset_dir("Set12")
+    (tmp_path / "c" / "datasets" / "Set12").mkdir()
+    assert dataset_dir("set12") == tmp_path / "c" / "datasets" / "Set12"

@@ -24,7 +24,7 @@ import torch
 
 from knnlab.data.images import list_images, read_image
 from knnlab.errors import DataNotFoundError, InputError
-from knnlab.paths import DATA_ENV, data_root
+from knnlab.paths import DATA_ENV, data_root, download_root
 
 __all__ = ["DATASETS", "dataset_dir", "load_images", "load_mnist", "resolve_name"]
 
@@ -40,11 +40,20 @@ def resolve_name(name: str) -> str:
 
 
 def dataset_dir(name: str, root: str | os.PathLike | None = None) -> Path:
-    """The folder of a named data set under ``root`` (default: :func:`knnlab.paths.data_root`)."""
+    """The folder of a named data set under ``root``.
+
+    Default: :func:`knnlab.paths.data_root`, then the download folder of ``knnlab data download``
+    (:func:`knnlab.paths.download_root`).
+    """
     canonical = resolve_name(name)
-    base = Path(root) if root is not None else data_root()
-    assert base is not None
-    path = base / canonical
+    if root is not None:
+        path = Path(root) / canonical
+    else:
+        downloaded = download_root(create=False) / canonical
+        base = data_root(required=not downloaded.is_dir())
+        path = base / canonical if base is not None else downloaded
+        if not path.is_dir() and downloaded.is_dir():
+            path = downloaded
     if not path.is_dir():
         raise DataNotFoundError(
             f"data set {canonical} not found at {str(path)!r}; set ${DATA_ENV} to the folder that "
