@@ -230,3 +230,47 @@ def test_cuda_matches_cpu(backend):
     dg, ig = search(x.cuda(), x.cuda(), 5, exclude_self=True, backend=backend)
     assert dg.device.type == "cuda"
     assert torch.equal(ic, ig.cpu()) and torch.equal(dc, dg.cpu())
+
+
+# IVF parameters: the rule documented in search() (nlist = round(sqrt N) capped at N // 39,
+# training sample min(N, max(39 nlist, 50 000)), 10 k-means iterations, nprobe = max(8,
+# ceil(nlist / 128)) capped at nlist), checked with numbers worked out by hand.
+@pytest.mark.parametrize(
+    ("n", "nlist", "ntrain", "nprobe"),
+    [
+        (2_000, 45, 2_000, 8),  # round(44.7) = 45 <= 2000 // 39 = 51; train on all points
+        (100_000, 316, 50_000, 8),
+        (1_000_000, 1_000, 50_000, 8),  # training sample bounded, not 64 * nlist = 64 000 ...
+        (10_000_000, 3_162, 123_318, 25),  # 39 * 3162 = 123 318; ceil(3162 / 128) = 25
+        (100, 2, 100, 2),  # 100 // 39 = 2 lists; nprobe capped at nlist
+    ],
+)
+def test_ivf_config_rule(n, nlist, ntrain, nprobe):
+    cfg = knn_core._ivf_config(n)
+    assert (cfg.nlist, cfg.ntrain, cfg.nprobe, cfg.niter) == (nlist, ntrain, nprobe, 10)
+
+
+def test_ivf_config_overrides():
+    cfg = knn_core._ivf_config(1_000_000, nlist=4_000, nprobe=5_000)
+    assert (cfg.nlist, cfg.nprobe, cfg.ntrain) == (4_000, 4_000, 156_000)
+    with pytest.raises(InputError, match="nlist"):
+        knn_core._ivf_config(100, nlist=0)
+    with pytest.raises(InputError, match="nlist"):
+        knn_core._ivf_config(100, nlist=101)
+    with pytest.raises(InputError, match="nprobe"):
+        knn_core._ivf_config(100, nprobe=0)
+
+
+@pytest.mark.parametrize("nq", [40, 3000])  # per-query search / list-by-list (big batch) search
+def test_ivf_probing_all_lists_is_exact(nq):
+    # with nprobe = nlist every list is scanned: the result must be the brute-force k-NN
+    x = np.random.default_rng(11).standard_normal((3000, 8)).astype(np.float32)
+    q = x[:nq]
+    ex = nq == len(x)
+    d, i = search(q, x, 4, exclude_self=ex, backend="faiss-ivf", nlist=20, nprobe=20)
+    full = ((q.astype(np.float64)[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    if ex:
+        np.fill_diagonal(full, np.inf)
+    ref = np.argsort(full, axis=1, kind="stable")[:, :4]
+    np.testing.assert_array_equal(i, ref)
+    np.testing.assert_allclose(d, np.take_along_axis(full, ref, 1), rtol=1e-5)
