@@ -91,3 +91,9 @@ def test_tiled_n3net_matches_untiled(shared_weights, shared_datasets):
     den.tile, den.overlap = 80, 48
     tiled = den(noisy)
     assert float(-10 * torch.log10((tiled - full).pow(2).mean())) > 35.0
+
+
+@pytest.mark.parametrize("sigma", [0.0, -3.0, float("nan"), float("inf")])
+def test_load_denoiser_rejects_bad_sigma(sigma):
+    with pytest.raises(InputError, match="--sigma"):
+        load_denoiser("bm3d", sigma)

@@ -18,6 +18,7 @@ reaches further than any practical overlap).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +225,10 @@ def load_denoiser(
     from knnlab.n3.n3net import N3Net
     from knnlab.n3.pretrained import official_sigma
 
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise InputError(
+            f"--sigma {sigma}: the noise level must be a positive number on the 0-255 scale, e.g. 25"
+        )
     device = torch.device(device)
     key = str(name)
     if key.lower() == "bm3d":
