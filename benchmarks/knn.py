@@ -171,7 +171,9 @@ def main() -> None:
         ram = torch.cuda.get_device_properties(0).total_memory
     limit = args.max_matrix_gb * 1e9 if args.max_matrix_gb else ram / 2
     print(machine(args.device))
-    auto = core._pick_backend(torch.device(args.device), max(sizes), max(sizes), args.dim)
+    auto = core._pick_backend(
+        torch.device(args.device), max(sizes), max(sizes), args.dim, all_vs_all=True
+    )
     print(
         f"all-vs-all, exclude_self, d={args.dim}, k={args.k}, device={args.device}; "
         f"knnlab memory budget {core.DEFAULT_MEMORY_BUDGET / 2**20:.0f} MiB; auto -> {auto}"

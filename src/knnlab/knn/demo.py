@@ -36,7 +36,7 @@ def section(report: Any, *, quick: bool, device: torch.device | str, seed: int) 
     x_np = _clustered(n, d, seed)
     x = torch.from_numpy(x_np).to(dev)
     search(x[:256], x[:256], 1)  # warm-up (thread pools, CUDA context)
-    auto = _pick_backend(dev, n, n, d)
+    auto = _pick_backend(dev, n, n, d, all_vs_all=True)
     t_auto, (dist, idx) = _timed(lambda: search(x, x, k, exclude_self=True))
     if dev.type == "cuda":
         torch.cuda.synchronize()
