@@ -229,19 +229,21 @@ def run_experiment(
     train_feats = _features(net, train_images, cfg.batch_size)
     timings["real_features"] = time.perf_counter() - t0
 
+    def hub_sampler(seed: int) -> HubSampler:
+        return HubSampler(
+            gen.latent_dim,
+            k=cfg.k,
+            threshold=min(cfg.thresholds),
+            pool_size=cfg.pool_size,
+            space=space,
+            mapping=mapping,
+            seed=seed,
+            device=dev,
+        )
+
     # latents of every method
     t0 = time.perf_counter()
-    hub_sampler = HubSampler(
-        gen.latent_dim,
-        k=cfg.k,
-        threshold=min(cfg.thresholds),
-        pool_size=cfg.pool_size,
-        space=space,
-        mapping=mapping,
-        seed=cfg.seed,
-        device=dev,
-    )
-    hubs = collect_hubs(hub_sampler, cfg.thresholds, cfg.n, cfg.max_pools)
+    hubs = collect_hubs(hub_sampler(cfg.seed), cfg.thresholds, cfg.n, cfg.max_pools)
     timings["hub_search"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     methods: list[dict[str, Any]] = []
@@ -315,17 +317,7 @@ def run_experiment(
 
     # figures' data: one pool with its k-occurrence
     t0 = time.perf_counter()
-    pool_sampler = HubSampler(
-        gen.latent_dim,
-        k=cfg.k,
-        threshold=min(cfg.thresholds),
-        pool_size=cfg.pool_size,
-        space=space,
-        mapping=mapping,
-        seed=cfg.seed + 100,
-        device=dev,
-    )
-    pool_z, pool_lat, pool_kocc = pool_sampler.draw_pool()
+    pool_z, pool_lat, pool_kocc = hub_sampler(cfg.seed + 100).draw_pool()
     order = np.argsort(-pool_kocc, kind="stable")
     pool_flat = pool_lat.reshape(len(pool_lat), -1).float().cpu()
     centre = (
