@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from knnlab.n3.pretrained import PretrainedMixin
+from knnlab.hub import PretrainedMixin
 
 __all__ = ["DnCNN", "DnCNNConfig", "dncnn_batchnorm_init"]
 

@@ -25,14 +25,13 @@ import torch
 from torch import nn
 
 from knnlab.errors import InputError
+from knnlab.hub import PretrainedMixin, load_state_dict_strict
 from knnlab.n3.block import N3Block
 from knnlab.n3.dncnn import DnCNN, DnCNNConfig
 from knnlab.n3.patches import min_image_size
 from knnlab.n3.pretrained import (
-    PretrainedMixin,
     convert_official_state_dict,
     load_official_state_dict,
-    load_state_dict_strict,
     official_sigma,
 )
 

@@ -24,9 +24,7 @@ authors' repository on request.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import logging
 import os
 import re
@@ -34,12 +32,16 @@ import tempfile
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
 
 import torch
 
 from knnlab.errors import DataNotFoundError, InputError, KnnlabError
-from knnlab.io_utils import atomic_write_bytes, atomic_write_text
+from knnlab.hub import (  # re-exported: older imports of these names keep working
+    CheckpointMismatchError,
+    PretrainedMixin,
+    load_state_dict_strict,
+    sha256_file,
+)
 from knnlab.paths import cache_dir, weights_root
 
 __all__ = [
@@ -49,14 +51,12 @@ __all__ = [
     "PretrainedMixin",
     "convert_official_state_dict",
     "load_official_state_dict",
+    "load_state_dict_strict",
     "official_sigma",
     "resolve_official_checkpoint",
 ]
 
 log = logging.getLogger(__name__)
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 #: The authors' repository at the commit the checkpoints were taken from (a module variable so that tests
 #: can point it at a local server).
@@ -71,121 +71,6 @@ OFFICIAL_SHA256: dict[int, str] = {
     70: "640a2eee3d5c8675fbf89b78f91578f0a8cce5572132c740663a788ecb485d9c",
 }
 _OFFICIAL_NAME = re.compile(r"^n3net-official(?:-sigma(\d+))?$")
-
-
-class CheckpointMismatchError(KnnlabError):
-    """A checkpoint's parameters do not fit the model (missing, unexpected or mis-shaped keys)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# config.json + model.safetensors
-# --------------------------------------------------------------------------------------------------
-
-
-class PretrainedMixin:
-    """``save_pretrained(dir)`` / ``from_pretrained(dir)`` for a module built from one dataclass config.
-
-    The subclass sets ``config_class`` and keeps its config in ``self.config``.
-    """
-
-    config_class: ClassVar[type]
-    config: Any
-
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically each)."""
-        from safetensors.torch import save
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {
-            k: v.detach().cpu().contiguous()
-            for k, v in self.state_dict().items()  # type: ignore[attr-defined]
-        }
-        config = {"model_type": type(self).__name__, **dataclasses.asdict(self.config)}
-        atomic_write_bytes(directory / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
-        atomic_write_text(directory / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
-        return directory
-
-    @classmethod
-    def from_pretrained(cls, name_or_dir: str | os.PathLike, *, map_location: Any = "cpu"):
-        """Rebuild a model saved with :meth:`save_pretrained`; returned in ``eval()`` mode."""
-        directory = Path(name_or_dir)
-        if not directory.is_dir():
-            raise DataNotFoundError(
-                f"{cls.__name__}.from_pretrained({str(name_or_dir)!r}): not a folder; pass a folder "
-                f"written by save_pretrained (with {CONFIG_NAME} and {WEIGHTS_NAME})"
-            )
-        config = read_config(directory, cls.__name__, cls.config_class)
-        model: Any = cls(config)  # type: ignore[call-arg]
-        load_safetensors(model, directory / WEIGHTS_NAME, map_location=map_location)
-        return model.eval()
-
-
-def read_config(directory: Path, model_type: str | None, config_class: type) -> Any:
-    """The dataclass config stored in ``directory/config.json`` (checks ``model_type`` when given)."""
-    path = directory / CONFIG_NAME
-    if not path.is_file():
-        raise DataNotFoundError(
-            f"{path}: missing; is {directory} a folder written by save_pretrained?"
-        )
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from e
-    found = raw.pop("model_type", None)
-    if model_type is not None and found not in (None, model_type):
-        raise InputError(f"{path}: holds a {found}, not a {model_type}; load it with {found}")
-    names = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise InputError(f"{path}: unknown {config_class.__name__} fields {unknown}")
-    return config_class(**raw)
-
-
-def load_safetensors(model: torch.nn.Module, path: Path, *, map_location: Any = "cpu") -> None:
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise DataNotFoundError(f"{path}: missing; is {path.parent} written by save_pretrained?")
-    state = load_file(str(path), device=str(map_location))
-    load_state_dict_strict(model, state, source=str(path))
-
-
-def load_state_dict_strict(
-    model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str
-) -> None:
-    """``load_state_dict(strict=True)`` with one readable error listing every mismatch.
-
-    ``num_batches_tracked`` buffers absent from old checkpoints (PyTorch < 0.4.1) are set to 0.
-    """
-    own = model.state_dict()
-    state = dict(state)
-    for key, value in own.items():
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.zeros_like(value)
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in set(own) & set(state)
-        if tuple(state[k].shape) != tuple(own[k].shape)
-    )
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {_short(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {_short(unexpected)}")
-        if shapes:
-            parts.append(f"wrong shapes {_short(shapes)}")
-        raise CheckpointMismatchError(
-            f"{source} does not fit {type(model).__name__}: " + "; ".join(parts)
-        )
-    model.load_state_dict(state, strict=True)
-
-
-def _short(items: list[str], n: int = 8) -> str:
-    return str(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,14 +91,6 @@ def official_sigma(name: str, default_sigma: int | None = None) -> int | None:
             )
         return int(default_sigma)
     return int(m.group(1))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_sigma(sigma: int) -> None:
@@ -240,7 +117,7 @@ def resolve_official_checkpoint(sigma: int, *, download: bool | None = None) -> 
         path = root / OFFICIAL_SUBDIR / filename
         looked.append(str(path))
         if path.is_file():
-            digest = _sha256(path)
+            digest = sha256_file(path)
             if digest != expected:
                 raise InputError(
                     f"{path}: sha256 {digest} is not the published {expected}; "
@@ -251,7 +128,7 @@ def resolve_official_checkpoint(sigma: int, *, download: bool | None = None) -> 
     cached = cache_dir() / OFFICIAL_SUBDIR / filename
     looked.append(str(cached))
     if cached.is_file():
-        if _sha256(cached) == expected:
+        if sha256_file(cached) == expected:
             return cached
         log.warning("%s: sha256 mismatch, downloading it again", cached)
 
