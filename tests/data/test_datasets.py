@@ -69,14 +69,25 @@ def test_load_mnist(fake_root):
 @pytest.mark.data
 def test_shared_datasets(shared_datasets, monkeypatch):
     monkeypatch.setenv("KNNLAB_DATA", str(shared_datasets))
-    expected = {"Train400": 400, "Set12": 12, "BSD68": 68, "Urban100": 100, "Set5": 5, "Set14": 14}
+    # image counts from ../shared/README.md (PolyU and CC15: noisy + mean per crop)
+    expected = {"Train400": 400, "Set12": 12, "BSD68": 68, "Urban100": 100, "Set5": 5, "Set14": 14,
+                "T91": 91, "B100": 100, "PolyU": 200, "CC15": 30}  # fmt: skip
     from knnlab.data import list_images
 
-    for name in DATASETS:
-        if name == "MNIST":
-            continue
-        assert len(list_images(dataset_dir(name))) == expected[name]
+    for name, count in expected.items():
+        assert name in DATASETS
+        assert len(list_images(dataset_dir(name))) == count, name
     set12 = load_images("Set12")
     assert {tuple(x.shape) for x in set12} == {(1, 256, 256), (1, 512, 512)}
     x, y = load_mnist("test")
     assert x.shape == (10000, 28, 28) and int(y.max()) == 9
+
+
+@pytest.mark.parametrize(
+    "name", ["T91", "B100", "CelebA6000", "PolyU", "CC15", "TwoView/reichstag", "TwoView/lund_door"]
+)
+def test_new_named_sets_resolve_in_shared(name, shared_datasets):
+    from knnlab.data import dataset_dir
+
+    path = dataset_dir(name.lower())
+    assert path == shared_datasets / name and path.is_dir()

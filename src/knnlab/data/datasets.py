@@ -10,7 +10,17 @@ Urban100   100 urban images (gray in the shared copy)                      ``Urb
 Set5       5 RGB super-resolution test images                              ``Set5/*.bmp``
 Set14      14 super-resolution test images                                 ``Set14/*.bmp``
 MNIST      70 000 28×28 digits                                             ``MNIST/mnist.npz``
+SelfExSR   Set5/Set14 super-resolution pairs (HR + LR at ×2, ×3, ×4)       ``SelfExSR/Set5/image_SRF_2/*``
+T91        91 RGB super-resolution training images (Yang et al. 2010)      ``T91/*.bmp``
+B100       100 RGB BSD100 super-resolution test images                     ``B100/*.png``
+CelebA6000 6 000 aligned CelebA faces, 200 identities × 30                 ``CelebA6000/images/*.jpg``
+PolyU      100 real noisy sRGB crops with ground truth (5 cameras)         ``PolyU/*_{real,mean}.JPG``
+CC15       15 real noisy sRGB crops with ground truth (Nam et al. 2016)    ``CC15/*_{real,mean}.png``
+TwoView/reichstag   10 photos, intrinsics, poses, 45 pairs                 ``TwoView/reichstag/``
+TwoView/lund_door   12 photos, intrinsics, poses, 66 pairs                 ``TwoView/lund_door/``
 =========  ==============================================================  =====================
+
+A name may hold a slash (``TwoView/reichstag``): it is the data set's folder under the data root.
 """
 
 from __future__ import annotations
@@ -28,7 +38,23 @@ from knnlab.paths import DATA_ENV, data_root, download_root
 
 __all__ = ["DATASETS", "dataset_dir", "load_images", "load_mnist", "resolve_name"]
 
-DATASETS: tuple[str, ...] = ("Train400", "Set12", "BSD68", "Urban100", "Set5", "Set14", "MNIST")
+DATASETS: tuple[str, ...] = (
+    "Train400",
+    "Set12",
+    "BSD68",
+    "Urban100",
+    "Set5",
+    "Set14",
+    "MNIST",
+    "SelfExSR",
+    "T91",
+    "B100",
+    "CelebA6000",
+    "PolyU",
+    "CC15",
+    "TwoView/reichstag",
+    "TwoView/lund_door",
+)
 
 
 def resolve_name(name: str) -> str:

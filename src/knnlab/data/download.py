@@ -60,6 +60,8 @@ class Source:
 
 _DNCNN = "https://github.com/cszn/DnCNN/archive/e93b278.zip"  # the commit ../shared was taken from
 _SELFEXSR = "https://github.com/jbhuang0604/SelfExSR/archive/8f6dd8c.zip"
+_DCSCN = "https://github.com/jiny2001/dcscn-super-resolution/archive/d382bc3.zip"
+_GTSFM = "https://github.com/borglab/gtsfm/archive/b8f24c7.zip"
 
 SOURCES: dict[str, Source] = {
     s.name: s
@@ -83,6 +85,24 @@ SOURCES: dict[str, Source] = {
                "MNIST as the Keras mnist.npz (x_train y_train x_test y_test); sha256 as pinned by Keras"),
         Source("SelfExSR", _SELFEXSR, "SelfExSR-8f6dd8c.zip", None, "zip", "data",
                "Set5/Set14/BSD100/Urban100 SR pairs as distributed with SelfExSR"),
+        Source("T91", _DCSCN, "dcscn-d382bc3.zip", None, "zip", "data/yang91",
+               "91 RGB SR training images of Yang et al. 2010 (jiny2001/dcscn-super-resolution)"),
+        Source("B100", _DCSCN, "dcscn-d382bc3.zip", None, "zip", "data/bsd100",
+               "BSD100 RGB SR test images (jiny2001/dcscn-super-resolution)"),
+        Source("CelebA6000", "https://github.com/Nikhil4902/CelebA_Dataset/archive/a578f90.zip",
+               "CelebA_Dataset-a578f90.zip", None, "zip", "Datasets",
+               "6 000 aligned CelebA faces, 200 identities (CelebA terms: non-commercial research)"),
+        Source("PolyU",
+               "https://github.com/csjunxu/PolyU-Real-World-Noisy-Images-Dataset/archive/3af0f26.zip",
+               "PolyU-3af0f26.zip", None, "zip", "CroppedImages",
+               "100 real noisy 512x512 sRGB crops with ground truth (non-commercial)"),
+        Source("CC15", "https://github.com/csjunxu/MCWNNM-ICCV2017/archive/e6db69b.zip",
+               "MCWNNM-e6db69b.zip", None, "zip", "Real_ccnoise_denoised_part",
+               "15 real noisy 512x512 crops with ground truth, Nam et al. 2016 (non-commercial)"),
+        Source("TwoView/reichstag", _GTSFM, "gtsfm-b8f24c7.zip", None, "zip",
+               "tests/data/imb_reichstag", "10 Reichstag photos with intrinsics and poses (BSD-3)"),
+        Source("TwoView/lund_door", _GTSFM, "gtsfm-b8f24c7.zip", None, "zip",
+               "tests/data/set1_lund_door", "12 Lund door photos with intrinsics and poses (BSD-3)"),
         Source("BSDS500",
                "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz",
                "BSR_bsds500.tgz", None, "tar", "BSR/BSDS500/data/images",
