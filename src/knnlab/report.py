@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from knnlab.io_utils import _json_default, atomic_write_json, atomic_write_text
+from knnlab.io_utils import atomic_write_json, atomic_write_text, json_safe
 
 __all__ = ["Report", "Section", "image_to_png_bytes"]
 
@@ -116,7 +116,8 @@ class Section:
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:1em 0}caption{text-align:left;font-weight:600;padding:4px 0}
+table{border-collapse:collapse;margin:1em 0;display:block;max-width:100%;overflow-x:auto}
+img{max-width:100%;height:auto}caption{text-align:left;font-weight:600;padding:4px 0}
 td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 .row{display:flex;flex-wrap:wrap;gap:12px}figure{margin:8px 0}figcaption{font-size:90%;color:#555}
@@ -137,6 +138,39 @@ class Report:
         self.sections.append(sec)
         return sec
 
+    def add_experiment(self, source: Any) -> Section:
+        """A section rendered from an experiment: an output folder of
+        :func:`knnlab.results.write_experiment`, or an :class:`~knnlab.results.ExperimentResult`
+        (its figures then come from memory). Tables, their notes, figures and the protocol."""
+        from knnlab.results import ExperimentResult, read_experiment
+
+        folder: Path | None = None
+        if isinstance(source, ExperimentResult):
+            res = source
+        else:
+            folder = Path(source)
+            res = read_experiment(folder)
+        sec = self.section(res.title, res.summary)
+        for t in res.tables:
+            sec.table(t.rows, t.columns, caption=t.caption)
+            for note in t.notes:
+                sec.text(note)
+        for f in res.figures:
+            png = res.files.get(f.file)
+            if png is None and folder is not None and (folder / f.file).is_file():
+                png = (folder / f.file).read_bytes()
+            if png is not None:
+                cap = f"<figcaption>{html.escape(f.caption)}</figcaption>" if f.caption else ""
+                sec.parts.append(f'<figure><img src="{_data_uri(png)}">{cap}</figure>')
+        if res.protocol:
+            items = "".join(
+                f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
+                for k, v in res.protocol.items()
+            )
+            sec.parts.append(f"<details><summary>Protocol</summary><ul>{items}</ul></details>")
+        self.results[res.experiment] = res.to_dict()
+        return sec
+
     def to_html(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         body = "".join(s.render() for s in self.sections)
@@ -149,7 +183,7 @@ class Report:
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``report.html`` and ``results.json`` into ``out_dir`` atomically."""
         out = Path(out_dir)
-        json.dumps(self.results, default=_json_default)  # fail before writing anything
+        json.dumps(json_safe(self.results), allow_nan=False)  # fail before writing anything
         atomic_write_json(out / "results.json", self.results)
         atomic_write_text(out / "report.html", self.to_html())
         return out / "report.html", out / "results.json"
