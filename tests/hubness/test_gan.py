@@ -65,7 +65,7 @@ def test_save_and_load_round_trip(tmp_path) -> None:
     g.w_avg.normal_()
     g.save_pretrained(tmp_path / "g")
     cfg = json.loads((tmp_path / "g" / "config.json").read_text())
-    assert cfg["model"] == "knnlab.GAN" and cfg["latent_dim"] == 8
+    assert cfg["model_type"] == "Generator" and cfg["latent_dim"] == 8
     h = Generator.from_pretrained(tmp_path / "g")
     assert not h.training
     z = torch.randn(3, 8)
@@ -77,8 +77,20 @@ def test_from_pretrained_errors(tmp_path) -> None:
         Generator.from_pretrained(tmp_path)
     Generator(small_config()).save_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model": "other"}))
-    with pytest.raises(InputError, match=r"knnlab\.GAN"):
+    with pytest.raises(InputError, match="holds a other, not a Generator"):
         Generator.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(InputError, match="not valid JSON"):
+        Generator.from_pretrained(tmp_path)
+
+
+def test_shipped_files_in_the_older_layout_still_load() -> None:
+    from knnlab.hubness.gan import BUILTIN_GAN_DIR
+
+    raw = json.loads((BUILTIN_GAN_DIR / "config.json").read_text())
+    assert raw.get("model_type", raw.get("model")) in ("Generator", "knnlab.GAN")
+    g = Generator.from_pretrained(BUILTIN_GAN_DIR)
+    assert g.latent_dim == raw["latent_dim"] and not g.training
 
 
 def test_training_is_deterministic_and_tracks_w_avg() -> None:

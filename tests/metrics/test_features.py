@@ -67,7 +67,7 @@ def test_inception_weights_from_safetensors(inception, tmp_path) -> None:
     save_file(sd, str(tmp_path / "w.safetensors"))
     x = torch.rand(1, 3, 80, 80)
     with torch.no_grad():
-        m = inception_v3_fid(tmp_path / "w.safetensors", resize_input=False)
+        m = inception_v3_fid(tmp_path / "w.safetensors", resize_input=False, sha256=None)
         inception.resize_input = False
         torch.testing.assert_close(m.features(x), inception.features(x))
         inception.resize_input = True
@@ -76,7 +76,7 @@ def test_inception_weights_from_safetensors(inception, tmp_path) -> None:
 def test_inception_rejects_wrong_state_dict(tmp_path) -> None:
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "bad.pth")
     with pytest.raises(InputError, match="not an FID Inception"):
-        inception_v3_fid(tmp_path / "bad.pth")
+        inception_v3_fid(tmp_path / "bad.pth", sha256=None)
 
 
 def test_missing_weights_error_says_how_to_get_them(tmp_path, monkeypatch) -> None:
@@ -148,13 +148,15 @@ def test_checksummed_download(http_dir, tmp_path) -> None:
     (root / "w-abc.pth").write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
     dest = tmp_path / "dl"
-    with pytest.raises(InputError, match="does not match"):
+    with pytest.raises(DataNotFoundError, match="sha256 mismatch"):
         download_weights(f"{url}/w-abc.pth", "0" * 64, directory=dest)
     assert not any(dest.iterdir())  # nothing half-written is left behind
     path = download_weights(f"{url}/w-abc.pth", digest, directory=dest)
     assert path.read_bytes() == payload
     (root / "w-abc.pth").unlink()  # a second call uses the verified file
-    assert download_weights(f"{url}/w-abc.pth", digest[:8], directory=dest) == path
+    assert download_weights(f"{url}/w-abc.pth", digest, directory=dest) == path
+    with pytest.raises(InputError, match="full sha256"):  # a prefix is not a checksum
+        download_weights(f"{url}/w-abc.pth", digest[:8], directory=dest)
     with pytest.raises(DataNotFoundError, match="could not download"):
         download_weights(f"{url}/missing.pth", digest, directory=dest)
 
@@ -166,8 +168,22 @@ def test_weights_from_url(http_dir, tmp_path, monkeypatch, inception) -> None:
     digest = hashlib.sha256((root / "inc.pth").read_bytes()).hexdigest()
     m = inception_v3_fid(f"{url}/inc.pth", sha256=digest)
     torch.testing.assert_close(m.fc.weight, inception.fc.weight)
-    with pytest.raises(InputError, match="SHA-256"):
+    with pytest.raises(InputError, match="full sha256"):
         inception_v3_fid(f"{url}/inc.pth", sha256="deadbeef")
+    with pytest.raises(DataNotFoundError, match="sha256 mismatch"):
+        inception_v3_fid(f"{url}/inc.pth", sha256="0" * 64)
+
+
+def test_locally_found_weights_are_verified_in_full(tmp_path, monkeypatch) -> None:
+    # a file with the published name in $KNNLAB_WEIGHTS but other content is refused, not loaded
+    monkeypatch.setenv("KNNLAB_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("KNNLAB_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "inception").mkdir()
+    (tmp_path / "inception" / "pt_inception-2015-12-05-6726825d.pth").write_bytes(b"impostor")
+    with pytest.raises(
+        InputError, match="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+    ):
+        inception_v3_fid()
 
 
 def test_mnist_classifier_save_load_and_features(tmp_path) -> None:

@@ -106,7 +106,7 @@ def test_download_verifies_and_caches(isolated, server, monkeypatch):
     monkeypatch.setitem(P.OFFICIAL_SHA256, 25, hashlib.sha256(payload).hexdigest())
     path = resolve_official_checkpoint(25)
     assert path.read_bytes() == payload
-    assert path.parent == isolated / "cache" / "n3net-official"
+    assert path.parent == isolated / "cache" / "weights" / "n3net-official"
     (root / "25.t7").unlink()  # second call: from the cache, no request
     assert resolve_official_checkpoint(25) == path
 
@@ -117,13 +117,13 @@ def test_download_with_wrong_checksum_keeps_nothing(isolated, server, monkeypatc
     monkeypatch.setattr(P, "OFFICIAL_URL_TEMPLATE", url + "/{sigma}.t7")
     with pytest.raises(KnnlabError, match="sha256"):
         resolve_official_checkpoint(25)
-    assert not any((isolated / "cache" / "n3net-official").iterdir())
+    assert not any((isolated / "cache" / "weights" / "n3net-official").iterdir())
 
 
 def test_download_errors_are_clear(isolated, server, monkeypatch):
     _, url = server
     monkeypatch.setattr(P, "OFFICIAL_URL_TEMPLATE", url + "/missing{sigma}.t7")
-    with pytest.raises(DataNotFoundError, match="could not download"):
+    with pytest.raises(KnnlabError, match=r"HTTP 404.*by hand"):
         resolve_official_checkpoint(50)
     monkeypatch.setenv("KNNLAB_OFFLINE", "1")
     with pytest.raises(DataNotFoundError, match="downloads are off"):

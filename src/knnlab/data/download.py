@@ -14,30 +14,23 @@ guaranteed to be byte-stable); those downloads are then checked for completeness
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
 import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from knnlab.errors import InputError, KnnlabError
+from knnlab.errors import InputError
+from knnlab.hub import DownloadError, download, sha256_file
 from knnlab.paths import DATA_ENV, cache_dir
 
 __all__ = ["SOURCES", "DownloadError", "Source", "download", "fetch_dataset", "sha256_file"]
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
-
-
-class DownloadError(KnnlabError):
-    """A download failed: unreachable server, HTTP error, incomplete transfer, checksum mismatch."""
 
 
 @dataclass(frozen=True)
@@ -115,117 +108,6 @@ SOURCES: dict[str, Source] = {
                "DIV2K, 100 2K-resolution validation images"),
     ]
 }  # fmt: skip
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool):
-    from knnlab.progress import progress_enabled
-
-    if not (enabled and progress_enabled()):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=desc, leave=False)
-
-
-def download(
-    url: str,
-    dest: str | os.PathLike,
-    *,
-    sha256: str | None = None,
-    progress: bool = True,
-    timeout: float = 60.0,
-) -> Path:
-    """Download ``url`` to ``dest`` (a file path) and return ``dest``.
-
-    An existing ``dest`` whose digest matches ``sha256`` (or any existing ``dest`` when ``sha256``
-    is None) is kept without downloading. Raises :class:`DownloadError` on HTTP errors, an
-    unreachable server, an incomplete transfer (the partial file is kept and the next call resumes
-    it) or a checksum mismatch (the download is deleted).
-    """
-    dest = Path(dest)
-    expected = sha256.lower() if sha256 else None
-    if dest.is_file():
-        if expected is None or sha256_file(dest) == expected:
-            log.info("%s already present", dest)
-            return dest
-        log.warning("%s exists but its sha256 differs; downloading it again", dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(f".{dest.name}.part")
-    have = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "knnlab"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # range not satisfiable: the part is probably complete
-            response = None
-        else:
-            part.unlink(missing_ok=True)
-            raise DownloadError(f"download of {url} failed: HTTP {e.code} {e.reason}") from e
-    except (urllib.error.URLError, OSError) as e:
-        raise DownloadError(
-            f"cannot reach {url} ({getattr(e, 'reason', e)}); check the network"
-        ) from e
-
-    h = hashlib.sha256()
-    if response is not None:
-        with response:
-            resumed = have and response.status == 206
-            if have and not resumed:
-                have = 0  # server ignored the range: start over
-            if resumed:
-                with open(part, "rb") as f:
-                    for chunk in iter(lambda: f.read(_CHUNK), b""):
-                        h.update(chunk)
-            length = response.headers.get("Content-Length")
-            total = have + int(length) if length is not None else None
-            bar = _progress_bar(total, have, dest.name, progress)
-            received = have
-            try:
-                with open(part, "ab" if resumed else "wb") as f:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        f.write(chunk)
-                        h.update(chunk)
-                        received += len(chunk)
-                        if bar is not None:
-                            bar.update(len(chunk))
-            except (OSError, ValueError, http.client.HTTPException) as e:
-                raise DownloadError(
-                    f"download of {url} was interrupted after {received} bytes ({e}); run it "
-                    "again to resume"
-                ) from e
-            finally:
-                if bar is not None:
-                    bar.close()
-            if total is not None and received != total:
-                raise DownloadError(
-                    f"download of {url} is incomplete: {received} of {total} bytes; run it again "
-                    "to resume"
-                )
-    else:
-        with open(part, "rb") as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b""):
-                h.update(chunk)
-    digest = h.hexdigest()
-    if expected is not None and digest != expected:
-        part.unlink(missing_ok=True)
-        raise DownloadError(
-            f"sha256 mismatch for {url}: expected {expected}, got {digest}; the download was "
-            "deleted (the file on the server changed or the transfer was corrupted)"
-        )
-    os.replace(part, dest)
-    log.info("downloaded %s (sha256 %s)", dest, digest)
-    return dest
 
 
 def _safe_extract(archive: Path, kind: str, into: Path) -> None:

@@ -13,14 +13,13 @@ CPU cores in minutes. Hubness grows with dimension, so in 64-d it is weaker than
 thresholds of the experiment are chosen for this size (see ``knnlab.hubness.experiment``).
 
 ``Generator.save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors``; ``from_pretrained``
-rebuilds it. ``builtin_generator()`` loads the shipped weights in ``knnlab/assets/gan/``, which
+rebuilds it (:class:`knnlab.hub.PretrainedMixin`). ``builtin_generator()`` loads the shipped weights in ``knnlab/assets/gan/``, which
 ``knnlab train gan`` reproduces.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from knnlab.errors import DataNotFoundError, InputError
+from knnlab.hub import PretrainedMixin
 
 __all__ = [
     "BUILTIN_GAN_DIR",
@@ -115,7 +115,7 @@ class SynthesisNetwork(nn.Module):
         return self.up(x)
 
 
-class Generator(nn.Module):
+class Generator(PretrainedMixin, nn.Module):
     """``z -> w -> image``; ``forward(z)`` returns images ``(B, C, 28, 28)`` in ``[-1, 1]``.
 
     ``mapping`` and ``synthesis`` are exposed for W-space sampling; ``w_avg`` ``(w_dim,)`` is the
@@ -123,6 +123,8 @@ class Generator(nn.Module):
     """
 
     output_range = (-1.0, 1.0)
+    config_class = GANConfig
+    legacy_model_types = ("knnlab.GAN",)
     w_avg: torch.Tensor
 
     def __init__(self, config: GANConfig | None = None) -> None:
@@ -153,39 +155,6 @@ class Generator(nn.Module):
         if truncation_psi != 1.0:
             w = self.w_avg + truncation_psi * (w - self.w_avg)
         return self.synthesis(w)
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically)."""
-        from safetensors.torch import save
-
-        from knnlab.io_utils import atomic_write_bytes, atomic_write_json
-
-        out = Path(directory)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        atomic_write_bytes(out / "model.safetensors", save(state))
-        atomic_write_json(out / "config.json", {"model": "knnlab.GAN", **asdict(self.config)})
-        return out
-
-    @classmethod
-    def from_pretrained(
-        cls, directory: str | Path, map_location: str | torch.device = "cpu"
-    ) -> Generator:
-        """Rebuild a generator saved by :meth:`save_pretrained` (in eval mode)."""
-        from safetensors.torch import load_file
-
-        d = Path(directory)
-        cfg_path, weights = d / "config.json", d / "model.safetensors"
-        if not cfg_path.is_file() or not weights.is_file():
-            raise DataNotFoundError(
-                f"{d}: not a knnlab generator folder (needs config.json and model.safetensors); "
-                "write one with `knnlab train gan --out DIR`"
-            )
-        cfg = json.loads(cfg_path.read_text())
-        if cfg.get("model") != "knnlab.GAN":
-            raise InputError(f"{cfg_path}: model={cfg.get('model')!r}, expected 'knnlab.GAN'")
-        gen = cls(GANConfig.from_dict(cfg))
-        gen.load_state_dict(load_file(str(weights), device=str(map_location)))
-        return gen.to(map_location).eval()
 
 
 class Discriminator(nn.Module):

@@ -24,25 +24,22 @@ authors' repository on request.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
-import tempfile
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-from knnlab.errors import DataNotFoundError, InputError, KnnlabError
+from knnlab.errors import InputError
 from knnlab.hub import (  # re-exported: older imports of these names keep working
     CheckpointMismatchError,
     PretrainedMixin,
+    WeightsEntry,
     load_state_dict_strict,
-    sha256_file,
+    register_weights,
+    resolve_weights,
 )
-from knnlab.paths import cache_dir, weights_root
 
 __all__ = [
     "OFFICIAL_SHA256",
@@ -70,6 +67,10 @@ OFFICIAL_SHA256: dict[int, str] = {
     50: "ffa39e15ba8a71992103cf2a223b1ef084cfca5c2e2b7724b277c88d2ec04a02",
     70: "640a2eee3d5c8675fbf89b78f91578f0a8cce5572132c740663a788ecb485d9c",
 }
+OFFICIAL_LICENCE = (
+    "visinf/n3net LICENSE.md (TU Darmstadt 2018): non-commercial research and education use only; "
+    "no redistribution"
+)
 _OFFICIAL_NAME = re.compile(r"^n3net-official(?:-sigma(\d+))?$")
 
 
@@ -101,88 +102,32 @@ def _check_sigma(sigma: int) -> None:
         )
 
 
+def official_entry(sigma: int) -> WeightsEntry:
+    """The registry entry of ``gaussian_sigma{sigma}.t7`` (built from the module variables, so that
+    tests can point :data:`OFFICIAL_URL_TEMPLATE` at a local server)."""
+    sigma = int(sigma)
+    _check_sigma(sigma)
+    return WeightsEntry(
+        name=f"n3net-official-sigma{sigma}",
+        filename=f"gaussian_sigma{sigma}.t7",
+        subdir=OFFICIAL_SUBDIR,
+        url=OFFICIAL_URL_TEMPLATE.format(sigma=sigma),
+        sha256=OFFICIAL_SHA256[sigma],
+        licence=OFFICIAL_LICENCE,
+        description=f"N3Net Gaussian denoising, sigma={sigma} (Ploetz & Roth 2018)",
+    )
+
+
+for _sigma in OFFICIAL_SHA256:
+    register_weights(official_entry(_sigma))
+
+
 def resolve_official_checkpoint(sigma: int, *, download: bool | None = None) -> Path:
     """Path of the verified ``gaussian_sigma{sigma}.t7``: shared weights, else cache, else download.
 
-    ``download=None`` downloads unless ``KNNLAB_OFFLINE=1``.
+    ``download=None`` downloads unless ``KNNLAB_OFFLINE=1``. See :func:`knnlab.hub.resolve_weights`.
     """
-    sigma = int(sigma)
-    _check_sigma(sigma)
-    filename = f"gaussian_sigma{sigma}.t7"
-    expected = OFFICIAL_SHA256[sigma]
-    looked: list[str] = []
-
-    root = weights_root(required=False)
-    if root is not None:
-        path = root / OFFICIAL_SUBDIR / filename
-        looked.append(str(path))
-        if path.is_file():
-            digest = sha256_file(path)
-            if digest != expected:
-                raise InputError(
-                    f"{path}: sha256 {digest} is not the published {expected}; "
-                    "the file is damaged or not the authors' checkpoint; replace it"
-                )
-            return path
-
-    cached = cache_dir() / OFFICIAL_SUBDIR / filename
-    looked.append(str(cached))
-    if cached.is_file():
-        if sha256_file(cached) == expected:
-            return cached
-        log.warning("%s: sha256 mismatch, downloading it again", cached)
-
-    if download is None:
-        download = os.environ.get("KNNLAB_OFFLINE", "0") in ("0", "", "false", "no")
-    url = OFFICIAL_URL_TEMPLATE.format(sigma=sigma)
-    if not download:
-        raise DataNotFoundError(
-            f"N3Net checkpoint {filename} not found (looked at {looked}) and downloads are off "
-            f"(KNNLAB_OFFLINE); fetch {url} into {cached.parent} or set KNNLAB_WEIGHTS"
-        )
-    _download(url, cached, expected)
-    return cached
-
-
-def _download(url: str, dest: Path, sha256: str) -> None:
-    """Download ``url`` to ``dest`` through a temp file; keep it only if its sha256 matches."""
-    from knnlab.progress import progress_enabled
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("downloading %s", url)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    h = hashlib.sha256()
-    try:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp, os.fdopen(fd, "wb") as f:
-                total = int(resp.headers.get("Content-Length") or 0) or None
-                bar = None
-                if progress_enabled():
-                    from tqdm.auto import tqdm
-
-                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False)
-                while chunk := resp.read(1 << 16):
-                    f.write(chunk)
-                    h.update(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-                if bar is not None:
-                    bar.close()
-        except OSError as e:  # URLError, HTTPError, timeouts
-            raise DataNotFoundError(
-                f"could not download {url} ({e}); check the connection, or put the file at {dest} "
-                "or under $KNNLAB_WEIGHTS/n3net-official/"
-            ) from e
-        digest = h.hexdigest()
-        if digest != sha256:
-            raise KnnlabError(
-                f"downloaded {url} but its sha256 is {digest}, not the published {sha256}; "
-                "nothing was kept; try again or fetch the file by hand"
-            )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return resolve_weights(official_entry(sigma), download=download)
 
 
 def load_official_state_dict(sigma: int) -> dict[str, torch.Tensor]:

@@ -8,7 +8,8 @@ the last E block pools with a max instead of an average; BatchNorm eps = 1e-3. F
 (C = 1 or 3) are bilinearly resized to 299x299 and scaled to ``[-1, 1]`` as in pytorch-fid.
 
 Weights: the state dict ``pt_inception-2015-12-05-6726825d.pth`` (torchvision key names), from a file
-or downloaded from :data:`FID_WEIGHTS_URL` (checked against its SHA-256 prefix). They are not shipped.
+or downloaded from :data:`FID_WEIGHTS_URL`, checked against the full SHA-256 (also when found locally);
+registered in :mod:`knnlab.hub` as ``fid-inception-v3``. They are not shipped.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from knnlab.errors import InputError
-from knnlab.metrics.features.weights import load_state_dict, resolve_weights
+from knnlab.hub import WeightsEntry, register_weights
+from knnlab.metrics.features.weights import feature_weights, load_state_dict
 
 __all__ = ["FID_WEIGHTS_SHA256", "FID_WEIGHTS_URL", "FIDInceptionV3", "inception_v3_fid"]
 
@@ -29,8 +31,18 @@ FID_WEIGHTS_URL = (
     "pt_inception-2015-12-05-6726825d.pth"
 )
 FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
-# the published file name carries the first 8 hex digits of its SHA-256 (torch.hub convention)
-FID_WEIGHTS_SHA256 = "6726825d"
+FID_WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+FID_WEIGHTS = register_weights(
+    WeightsEntry(
+        name="fid-inception-v3",
+        filename=FID_WEIGHTS_FILENAME,
+        subdir="inception",
+        url=FID_WEIGHTS_URL,
+        sha256=FID_WEIGHTS_SHA256,
+        licence="Apache-2.0 (ported from TensorFlow's inception-2015-12-05 by pytorch-fid)",
+        description="Inception-v3 of the FID (TensorFlow 2015-12-05 graph) in PyTorch",
+    )
+)
 
 
 class BasicConv2d(nn.Module):
@@ -216,26 +228,19 @@ def inception_v3_fid(
     download: bool = False,
     pretrained: bool = True,
     resize_input: bool = True,
-    sha256: str = FID_WEIGHTS_SHA256,
+    sha256: str | None = FID_WEIGHTS_SHA256,
 ) -> FIDInceptionV3:
     """FID's Inception-v3 in eval mode with the ``pt_inception-2015-12-05`` weights.
 
     ``weights``: a ``.pth``/``.safetensors`` file or an http(s) URL (SHA-256 checked); ``None`` looks
     in ``$KNNLAB_WEIGHTS/inception/`` and the cache, then downloads :data:`FID_WEIGHTS_URL` only if
-    ``download=True``. ``sha256`` (full digest or a prefix of >= 8 hex digits) checks downloads.
+    ``download=True``. Every file is checked against the full ``sha256`` (the published digest by
+    default; ``None`` skips the check for an explicit file of your own).
     ``pretrained=False`` gives random weights (tests).
     """
     model = FIDInceptionV3(resize_input=resize_input)
     if pretrained:
-        path = resolve_weights(
-            weights,
-            filename=FID_WEIGHTS_FILENAME,
-            subdir="inception",
-            url=FID_WEIGHTS_URL,
-            sha256=sha256,
-            what="FID Inception-v3",
-            download=download,
-        )
+        path = feature_weights(FID_WEIGHTS, weights, sha256=sha256, download=download)
         state = load_state_dict(path)
         state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
         missing, unexpected = model.load_state_dict(state, strict=False)

@@ -12,10 +12,9 @@ numbers computed on the same network, never with Inception-based FIDs; every tab
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from knnlab.errors import DataNotFoundError, InputError
+from knnlab.hub import PretrainedMixin
 
 __all__ = [
     "BUILTIN_CLASSIFIER_DIR",
@@ -50,11 +50,13 @@ class ClassifierConfig:
     dropout: float = 0.25
 
 
-class MNISTClassifier(nn.Module):
+class MNISTClassifier(PretrainedMixin, nn.Module):
     """``images (B, 1, H, W)`` in ``[0, 1]`` (resized to 28x28 if needed) -> logits ``(B, 10)``;
     ``features(x)`` -> ``(B, feature_dim)`` (post-ReLU penultimate activations)."""
 
     name = "mnist-classifier"
+    config_class = ClassifierConfig
+    legacy_model_types = ("knnlab.MNISTClassifier",)
 
     def __init__(self, config: ClassifierConfig | None = None) -> None:
         super().__init__()
@@ -98,36 +100,18 @@ class MNISTClassifier(nn.Module):
 
 
 def save(model: MNISTClassifier, directory: str | Path) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` atomically."""
-    from safetensors.torch import save as st_save
-
-    from knnlab.io_utils import atomic_write_bytes, atomic_write_json
-
-    out = Path(directory)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(out / "model.safetensors", st_save(state))
-    atomic_write_json(
-        out / "config.json", {"model": "knnlab.MNISTClassifier", **asdict(model.config)}
-    )
-    return out
+    """Write ``config.json`` + ``model.safetensors`` (``model.save_pretrained``)."""
+    return model.save_pretrained(directory)
 
 
 def load(directory: str | Path, device: str | torch.device = "cpu") -> MNISTClassifier:
-    """Load a classifier written by :func:`save` (eval mode)."""
-    from safetensors.torch import load_file
-
-    d = Path(directory)
-    if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
+    """Load a classifier written by :func:`save` (eval mode; ``MNISTClassifier.from_pretrained``)."""
+    if not (Path(directory) / "model.safetensors").is_file():
         raise DataNotFoundError(
-            f"{d}: no MNIST classifier here (needs config.json and model.safetensors); "
+            f"{directory}: no MNIST classifier here (needs config.json and model.safetensors); "
             "train one with `knnlab train gan --classifier --out DIR`"
         )
-    cfg = json.loads((d / "config.json").read_text())
-    cfg.pop("model", None)
-    cfg.pop("test_accuracy", None)
-    model = MNISTClassifier(ClassifierConfig(**cfg))
-    model.load_state_dict(load_file(str(d / "model.safetensors")))
-    return model.to(device).eval()
+    return MNISTClassifier.from_pretrained(directory, map_location=device)
 
 
 def builtin_classifier(device: str | torch.device = "cpu") -> MNISTClassifier:

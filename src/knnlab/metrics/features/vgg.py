@@ -3,7 +3,7 @@ feature space of improved precision and recall (Kynkäänniemi et al. 2019, sec.
 
 Layer names follow torchvision (``features.N``, ``classifier.0/3/6``) so that its ImageNet state dict
 ``vgg16-397923af.pth`` loads as is, from a file or downloaded from :data:`VGG16_WEIGHTS_URL` (checked
-against the SHA-256 prefix in its name). Features are the fc2 activations after ReLU. Inputs
+against its full SHA-256, also when found locally; ``vgg16`` in :mod:`knnlab.hub`). Features are the fc2 activations after ReLU. Inputs
 ``(B, C, H, W)`` in ``[0, 1]`` (C = 1 or 3) are resized to 224x224 and normalised with the ImageNet
 mean and standard deviation. The weights are not shipped.
 """
@@ -17,13 +17,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from knnlab.errors import InputError
-from knnlab.metrics.features.weights import load_state_dict, resolve_weights
+from knnlab.hub import WeightsEntry, register_weights
+from knnlab.metrics.features.weights import feature_weights, load_state_dict
 
 __all__ = ["VGG16_WEIGHTS_SHA256", "VGG16_WEIGHTS_URL", "VGG16Features", "vgg16_fc2"]
 
 VGG16_WEIGHTS_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 VGG16_WEIGHTS_FILENAME = "vgg16-397923af.pth"
-VGG16_WEIGHTS_SHA256 = "397923af"  # SHA-256 prefix carried by the published name
+VGG16_WEIGHTS_SHA256 = "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0"
+VGG16_WEIGHTS = register_weights(
+    WeightsEntry(
+        name="vgg16",
+        filename=VGG16_WEIGHTS_FILENAME,
+        subdir="vgg16",
+        url=VGG16_WEIGHTS_URL,
+        sha256=VGG16_WEIGHTS_SHA256,
+        licence="BSD-3-Clause (torchvision model zoo)",
+        description="VGG-16 trained on ImageNet (torchvision)",
+    )
+)
 
 _CFG: list[int | str] = [
     64,
@@ -113,7 +125,7 @@ def vgg16_fc2(
     download: bool = False,
     pretrained: bool = True,
     resize_input: bool = True,
-    sha256: str = VGG16_WEIGHTS_SHA256,
+    sha256: str | None = VGG16_WEIGHTS_SHA256,
 ) -> VGG16Features:
     """VGG-16 up to fc2 in eval mode with torchvision's ImageNet weights.
 
@@ -123,15 +135,7 @@ def vgg16_fc2(
     """
     model = VGG16Features(resize_input=resize_input)
     if pretrained:
-        path = resolve_weights(
-            weights,
-            filename=VGG16_WEIGHTS_FILENAME,
-            subdir="vgg16",
-            url=VGG16_WEIGHTS_URL,
-            sha256=sha256,
-            what="VGG-16",
-            download=download,
-        )
+        path = feature_weights(VGG16_WEIGHTS, weights, sha256=sha256, download=download)
         try:
             model.load_torchvision_state_dict(load_state_dict(path))
         except RuntimeError as e:
