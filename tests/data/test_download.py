@@ -130,6 +130,44 @@ def test_truncated_transfer_then_resume(server, tmp_path, ranges):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
 
 
+@pytest.fixture(autouse=True)
+def toy_manifests(tmp_path_factory, monkeypatch):
+    """The toy archives here are not the published sets: verify them against toy manifests."""
+    from knnlab.data import manifest
+
+    folder = tmp_path_factory.mktemp("manifests")
+    monkeypatch.setattr(manifest, "MANIFEST_DIR", folder)
+    return folder
+
+
+def _toy_manifest(folder, name: str, files: dict[str, bytes]) -> None:
+    lines = [f"{hashlib.sha256(b).hexdigest()}  {rel}" for rel, b in files.items()]
+    (folder / f"{name}.sha256").write_text("\n".join(lines) + "\n")
+
+
+def _png_bytes(i: int) -> bytes:
+    png = io.BytesIO()
+    Image.fromarray(np.full((6, 7), 40 * i, dtype=np.uint8)).save(png, format="PNG")
+    return png.getvalue()
+
+
+def test_download_whose_files_differ_from_the_manifest_is_refused(server, tmp_path, toy_manifests):
+    base, h = server
+    h.files["/dncnn.zip"] = _zip_with_images("DnCNN-abc")
+    src = Source("Set12", f"{base}/dncnn.zip", "dncnn.zip", None, "zip", "testsets/Set12", "")
+    # the manifest wants other bytes for 01.png (an upstream change GitHub's archive would not show)
+    _toy_manifest(toy_manifests, "Set12", {"00.png": _png_bytes(0), "01.png": b"other"})
+    with pytest.raises(DownloadError, match=r"1 differ \(01\.png\)"):
+        fetch_dataset("Set12", tmp_path / "d", sources={"Set12": src}, downloads=tmp_path / "c",
+                      progress=False)  # fmt: skip
+    assert not (tmp_path / "d" / "Set12").exists()
+    assert [p.name for p in (tmp_path / "d").iterdir()] == []  # no partial folder either
+    _toy_manifest(toy_manifests, "Set12", {"00.png": _png_bytes(0), "01.png": _png_bytes(1)})
+    out = fetch_dataset("Set12", tmp_path / "d", sources={"Set12": src}, downloads=tmp_path / "c",
+                        progress=False)  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["00.png", "01.png"]
+
+
 def _zip_with_images(prefix: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -141,8 +179,9 @@ def _zip_with_images(prefix: str) -> bytes:
     return buf.getvalue()
 
 
-def test_fetch_dataset_zip_and_plain_file(server, tmp_path, monkeypatch):
+def test_fetch_dataset_zip_and_plain_file(server, tmp_path, monkeypatch, toy_manifests):
     base, h = server
+    _toy_manifest(toy_manifests, "Set12", {"00.png": _png_bytes(0), "01.png": _png_bytes(1)})
     archive = _zip_with_images("DnCNN-abc")
     h.files["/dncnn.zip"] = archive
     npz = io.BytesIO()
@@ -205,11 +244,12 @@ def test_registry_covers_named_datasets():
         fetch_dataset("nope", "/tmp/unused")
 
 
-def test_cli_download(server, tmp_path, monkeypatch, capsys):
+def test_cli_download(server, tmp_path, monkeypatch, capsys, toy_manifests):
     from knnlab.cli import main
     from knnlab.data import download as dl
 
     base, h = server
+    _toy_manifest(toy_manifests, "Set12", {"00.png": _png_bytes(0), "01.png": _png_bytes(1)})
     archive = _zip_with_images("DnCNN-abc")
     h.files["/dncnn.zip"] = archive
     src = Source("Set12", f"{base}/dncnn.zip", "dncnn.zip", None, "zip", "testsets/Set12", "")

@@ -15,7 +15,7 @@ def data() -> None:
 
     \b
     Data sets live under $KNNLAB_DATA (else ../shared/datasets), one folder per name:
-    Train400, Set12, BSD68, Urban100, Set5, Set14, MNIST (MNIST/mnist.npz).
+    `knnlab data list` shows them; `knnlab data verify NAME` checks one file by file.
     """
 
 
@@ -86,3 +86,68 @@ def download_(name: str, root: Path | None, no_progress: bool) -> None:
     base = root if root is not None else download_root()
     path = fetch_dataset(name, base, progress=not no_progress)
     click.echo(f"{name}: {path}")
+
+
+@data.command(name="verify")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Data root holding NAME/ (default: where `knnlab data list` finds it).",
+)
+@click.option("--all", "all_", is_flag=True, help="Verify every named data set that is present.")
+def verify_(names: tuple[str, ...], root: Path | None, all_: bool) -> None:
+    """Check data sets file by file against their committed SHA-256 manifests.
+
+    Exit code 2 when a file differs or is missing. Files that the reference copy adds to the
+    upstream ones (licence notes, pair lists) are reported when absent, not counted as errors.
+    """
+    from knnlab.data.datasets import DATASETS, dataset_dir, resolve_name
+    from knnlab.data.manifest import verify_dataset
+    from knnlab.errors import DataNotFoundError, InputError
+
+    if all_:
+        names = tuple(DATASETS)
+    if not names:
+        raise InputError("name a data set (e.g. `knnlab data verify Set12`) or pass --all")
+    failed = []
+    for name in names:
+        canonical = resolve_name(name)
+        try:
+            folder = dataset_dir(canonical, root)
+        except DataNotFoundError as e:
+            if all_:
+                click.echo(f"{canonical}: not present, skipped")
+                continue
+            raise e
+        report = verify_dataset(canonical, folder)
+        click.echo(("ok    " if report.ok else "FAIL  ") + report.summary())
+        if not report.ok:
+            failed.append(canonical)
+    if failed:
+        raise InputError(f"verification failed for {', '.join(failed)}")
+
+
+@data.command(name="manifest", hidden=True)
+@click.argument("names", nargs=-1, required=True)
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=None)
+def manifest_(names: tuple[str, ...], root: Path | None) -> None:
+    """(Maintainers) Write the SHA-256 manifests of NAMES from the reference copies."""
+    import fnmatch
+
+    from knnlab.data.datasets import dataset_dir, resolve_name
+    from knnlab.data.download import SOURCES
+    from knnlab.data.manifest import _files, write_manifest
+
+    for name in names:
+        canonical = resolve_name(name)
+        folder = dataset_dir(canonical, root)
+        src = SOURCES.get(canonical)
+        patterns = src.derived if src is not None else ()
+        derived = {f for f in _files(folder) if any(fnmatch.fnmatch(f, p) for p in patterns)}
+        alternatives = {}
+        if canonical == "MNIST" and src is not None and src.sha256:
+            alternatives["mnist.npz"] = [src.sha256]  # the Keras file holds the same digits
+        path = write_manifest(canonical, folder, derived=derived, alternatives=alternatives)
+        click.echo(f"{canonical}: {path}")

@@ -49,6 +49,10 @@ class Source:
     archive: str | None  # "zip", "tar" or None
     inner: str | None
     description: str
+    #: glob patterns (relative to the set's folder) of files the reference copy adds to upstream's
+    derived: tuple[str, ...] = ()
+    #: how the extracted folder becomes the set's layout: "" (as is) or "celeba6000"
+    layout: str = ""
 
 
 _DNCNN = "https://github.com/cszn/DnCNN/archive/e93b278.zip"  # the commit ../shared was taken from
@@ -84,18 +88,23 @@ SOURCES: dict[str, Source] = {
                "BSD100 RGB SR test images (jiny2001/dcscn-super-resolution)"),
         Source("CelebA6000", "https://github.com/Nikhil4902/CelebA_Dataset/archive/a578f90.zip",
                "CelebA_Dataset-a578f90.zip", None, "zip", "Datasets",
-               "6 000 aligned CelebA faces, 200 identities (CelebA terms: non-commercial research)"),
+               "6 000 aligned CelebA faces, 200 identities (CelebA terms: non-commercial research)",
+               derived=("manifest.tsv",), layout="celeba6000"),
         Source("PolyU",
                "https://github.com/csjunxu/PolyU-Real-World-Noisy-Images-Dataset/archive/3af0f26.zip",
                "PolyU-3af0f26.zip", None, "zip", "CroppedImages",
-               "100 real noisy 512x512 sRGB crops with ground truth (non-commercial)"),
+               "100 real noisy 512x512 sRGB crops with ground truth (non-commercial)",
+               derived=("README.txt", "LICENSE.txt")),
         Source("CC15", "https://github.com/csjunxu/MCWNNM-ICCV2017/archive/e6db69b.zip",
                "MCWNNM-e6db69b.zip", None, "zip", "Real_ccnoise_denoised_part",
-               "15 real noisy 512x512 crops with ground truth, Nam et al. 2016 (non-commercial)"),
+               "15 real noisy 512x512 crops with ground truth, Nam et al. 2016 (non-commercial)",
+               derived=("README_source.txt", "LICENSE.txt")),
         Source("TwoView/reichstag", _GTSFM, "gtsfm-b8f24c7.zip", None, "zip",
-               "tests/data/imb_reichstag", "10 Reichstag photos with intrinsics and poses (BSD-3)"),
+               "tests/data/imb_reichstag", "10 Reichstag photos with intrinsics and poses (BSD-3)",
+               derived=("LICENSE_gtsfm.txt", "calib_KRT.txt", "pairs_with_gt.txt")),
         Source("TwoView/lund_door", _GTSFM, "gtsfm-b8f24c7.zip", None, "zip",
-               "tests/data/set1_lund_door", "12 Lund door photos with intrinsics and poses (BSD-3)"),
+               "tests/data/set1_lund_door", "12 Lund door photos with intrinsics and poses (BSD-3)",
+               derived=("LICENSE_gtsfm.txt", "pairs_with_gt.txt")),
         Source("BSDS500",
                "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz",
                "BSR_bsds500.tgz", None, "tar", "BSR/BSDS500/data/images",
@@ -133,6 +142,41 @@ def _find_inner(top: Path, inner: str) -> Path:
         if path.is_dir() and path.parts[-len(parts) :] == parts:
             return path
     raise DownloadError(f"the archive does not contain a folder {inner!r}")
+
+
+def _celeba_layout(extracted: Path, dest: Path) -> Path:
+    """``Datasets/<split>/<identity>/*.jpg`` -> ``images/*.jpg`` + ``manifest.tsv`` (file, split,
+    identity folder, path in the archive), the layout of the reference copy."""
+    rows = []
+    (dest / "images").mkdir(parents=True)
+    for jpg in sorted(extracted.rglob("*.jpg")):
+        rel = jpg.relative_to(extracted)
+        if len(rel.parts) != 3:
+            continue
+        split, identity, fname = rel.parts
+        os.replace(jpg, dest / "images" / fname)
+        rows.append(f"{fname}\t{split}\t{identity}\tDatasets/{rel.as_posix()}")
+    (dest / "manifest.tsv").write_text(
+        "file\tsplit\tclass_dir\tsrc_path\n" + "\n".join(rows) + "\n"
+    )
+    return dest
+
+
+def _verify_download(src: Source, folder: Path) -> None:
+    """Every upstream file of the set's manifest must be there with its digest."""
+    from knnlab.data.manifest import manifest_path, verify_dataset
+
+    if not manifest_path(src.name).is_file():
+        log.warning("%s: no manifest; the files were not verified", src.name)
+        return
+    report = verify_dataset(src.name, folder, progress=False)
+    if not report.ok:
+        raise DownloadError(
+            f"{src.url} did not unpack to the published {src.name}: {report.summary()}; nothing "
+            "was kept (the upstream files changed; get the data set by hand and check it with "
+            f"`knnlab data verify {src.name} --root DIR`)"
+        )
+    log.info("%s", report.summary())
 
 
 def fetch_dataset(
@@ -173,6 +217,9 @@ def fetch_dataset(
         else:
             _safe_extract(archive, src.archive, tmp / "x")
             built = _find_inner(tmp / "x", src.inner or "")
+        if src.layout == "celeba6000":
+            built = _celeba_layout(built, tmp / src.name)
+        _verify_download(src, built)
         os.replace(built, target)
     except (zipfile.BadZipFile, tarfile.TarError) as e:
         raise DownloadError(
