@@ -59,7 +59,8 @@ class VerifyReport:
         return not self.missing and not self.mismatched
 
     def summary(self) -> str:
-        parts = [f"{self.name}: {self.checked} files match"]
+        noun = "file matches" if self.checked == 1 else "files match"
+        parts = [f"{self.name}: {self.checked} {noun}"]
         if self.mismatched:
             parts.append(f"{len(self.mismatched)} differ ({_few(self.mismatched)})")
         if self.missing:
