@@ -42,6 +42,11 @@ def eval_() -> None:
 
 
 @cli.group()
+def sample() -> None:
+    """Sample images from a generative model (key-code diffusion ...)."""
+
+
+@cli.group()
 def experiment() -> None:
     """Run a paper's experiment end to end (tables and figures)."""
 
@@ -73,6 +78,7 @@ def demo(out: Path, quick: bool, only: tuple[str, ...], device: str, seed: int) 
 
 
 def _attach() -> None:
+    from knnlab.bright.ldm_commands import sample_bright
     from knnlab.data.commands import data
     from knnlab.hubness.commands import experiment_hubness, train_gan
     from knnlab.n3.commands import denoise, eval_denoise, train_denoise
@@ -83,6 +89,7 @@ def _attach() -> None:
     train.add_command(train_gan)
     eval_.add_command(eval_denoise)
     experiment.add_command(experiment_hubness)
+    sample.add_command(sample_bright)
 
 
 _attach()
