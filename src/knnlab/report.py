@@ -121,7 +121,7 @@ img{max-width:100%;height:auto}caption{text-align:left;font-weight:600;padding:4
 td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 .row{display:flex;flex-wrap:wrap;gap:12px}figure{margin:8px 0}figcaption{font-size:90%;color:#555}
-footer{margin-top:3em;color:#777;font-size:85%}
+footer{margin-top:3em;color:#777;font-size:85%}.skipped{color:#a60;font-style:italic}
 """
 
 
@@ -151,6 +151,8 @@ class Report:
             folder = Path(source)
             res = read_experiment(folder)
         sec = self.section(res.title, res.summary)
+        if res.skipped is not None:
+            sec.parts.append(f'<p class="skipped">skipped: {html.escape(res.skipped)}</p>')
         for t in res.tables:
             sec.table(t.rows, t.columns, caption=t.caption)
             for note in t.notes:

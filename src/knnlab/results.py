@@ -94,6 +94,14 @@ class ExperimentResult:
     data: dict[str, Any] = field(default_factory=dict)
     #: file name -> bytes, written beside results.json by :func:`write_experiment`
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    #: why the experiment did not run (missing data or weights); None when it ran
+    skipped: str | None = None
+
+    @classmethod
+    def skip(cls, experiment: str, title: str, reason: str) -> ExperimentResult:
+        """The result of an experiment that could not run: no tables, the reason in ``skipped``
+        (the report renders it as a one-line "skipped: <reason>" note)."""
+        return cls(experiment, title, skipped=str(reason))
 
     def add_table(
         self,
@@ -148,6 +156,7 @@ class ExperimentResult:
             "machine": self.machine,
             "data": self.data,
             "files": sorted(self.files),
+            "skipped": self.skipped,
         }
 
     @classmethod
@@ -167,6 +176,7 @@ class ExperimentResult:
             timings=raw.get("timings", {}),
             machine=raw.get("machine", {}),
             data=raw.get("data", {}),
+            skipped=raw.get("skipped"),
         )
 
 
