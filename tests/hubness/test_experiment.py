@@ -1,5 +1,6 @@
 """The hubness experiment: shared-pool hub collection equals HubSampler, the table's shape checks,
-and an end-to-end run on the built-in generator writing results, figures and the report."""
+and an end-to-end run on the built-in generator returning an ExperimentResult that
+write_experiment writes and the report renders."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from knnlab.hubness.experiment import (
     format_table,
     run_experiment,
     shape_checks,
-    write_outputs,
 )
 from knnlab.hubness.gan import BUILTIN_GAN_DIR
 from knnlab.metrics.features.mnist import BUILTIN_CLASSIFIER_DIR
+from knnlab.report import Report
+from knnlab.results import read_experiment, write_experiment
 
 shipped = pytest.mark.skipif(
     not (BUILTIN_GAN_DIR / "model.safetensors").is_file()
@@ -62,8 +64,17 @@ def test_config_validation() -> None:
 
     with pytest.raises(InputError, match="thresholds"):
         HubnessExperimentConfig(thresholds=(10**6,)).validate()
-    with pytest.raises(InputError, match="features"):
-        HubnessExperimentConfig(features="clip").validate()
+    with pytest.raises(InputError, match="real_images='cifar'"):
+        HubnessExperimentConfig(real_images="cifar").validate()
+
+
+@shipped
+def test_unknown_feature_network_is_refused_by_the_lookup() -> None:
+    from knnlab.errors import InputError
+
+    # features resolve through knnlab.metrics.features.get_extractor, before any data is read
+    with pytest.raises(InputError, match="feature network 'clip'"):
+        run_experiment(HubnessExperimentConfig(features="clip", device="cpu"))
 
 
 @shipped
@@ -79,21 +90,40 @@ def test_end_to_end_on_the_builtin_generator(tmp_path, shared_datasets) -> None:
         kid_subsets=5,
         device="cpu",
     )
-    results, artefacts = run_experiment(cfg)
-    methods = [r["method"] for r in results["table"]]
+    res = run_experiment(cfg)
+    rows = res.table("main").rows
+    methods = [r["method"] for r in rows]
     assert methods == ["Hubs(14)", "Hubs(10)", "Truncated(0.7)", "Truncated(0.3)", "Random"]
-    for r in results["table"]:
+    for r in rows:
         assert r["n"] == 120
         assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1 and r["fid"] >= 0
-    assert results["features"] == "MNIST-classifier features"
-    assert results["table"][0]["acceptance_rate"] < results["table"][1]["acceptance_rate"] < 1
-    text = format_table(results)
+    assert res.protocol["features"] == "MNIST-classifier features"
+    assert res.protocol["real_images"] == "mnist" and res.protocol["reference"].startswith("400 ")
+    assert rows[0]["acceptance_rate"] < rows[1]["acceptance_rate"] < 1
+    assert {"real_features", "hub_search", "generate_and_metrics", "total"} <= set(res.timings)
+    assert res.machine["torch"] == torch.__version__
+    text = format_table(res)
     assert "MNIST-classifier features" in text and "Hubs(14)" in text
-    written = write_outputs(results, artefacts, tmp_path / "out")
-    for key in ("samples_by_hub_value", "metrics_vs_threshold", "hub_value_vs_distance", "novelty"):
-        assert written[key].is_file() and written[key].stat().st_size > 1000
+    write_experiment(tmp_path / "out", res)
+    for name in (
+        "samples_by_hub_value",
+        "metrics_vs_threshold",
+        "hub_value_vs_distance",
+        "novelty",
+        "samples",
+    ):
+        png = tmp_path / "out" / f"{name}.png"
+        assert png.is_file() and png.stat().st_size > 1000
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "out" / "samples_hubs_14.png").is_file()
     data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert data["hubness"]["table"][0]["method"] == "Hubs(14)"
-    html = (tmp_path / "out" / "report.html").read_text()
+    assert data["experiment"] == "hubness"
+    assert data["tables"][0]["rows"][0]["method"] == "Hubs(14)"
+    back = read_experiment(tmp_path / "out")
+    assert back.table("main").rows == json.loads(json.dumps(rows))
+    report = Report("t")
+    report.add_experiment(tmp_path / "out")
+    html = report.to_html()
     assert "FID (MNIST-classifier features)" in html and "Liang et al." in html
+    assert html.count('src="data:image/png;base64,') == len(res.figures) == 5
     assert not list(tmp_path.glob(".out.*"))  # the temp folder is gone
