@@ -142,7 +142,7 @@ class Report:
         """A section rendered from an experiment: an output folder of
         :func:`knnlab.results.write_experiment`, or an :class:`~knnlab.results.ExperimentResult`
         (its figures then come from memory). Tables, their notes, figures and the protocol."""
-        from knnlab.results import ExperimentResult, read_experiment
+        from knnlab.results import RESULTS_NAME, ExperimentResult, read_experiment
 
         folder: Path | None = None
         if isinstance(source, ExperimentResult):
@@ -170,7 +170,11 @@ class Report:
                 for k, v in res.protocol.items()
             )
             sec.parts.append(f"<details><summary>Protocol</summary><ul>{items}</ul></details>")
-        self.results[res.experiment] = res.to_dict()
+        entry = res.to_dict()
+        if folder is not None:  # the files stay on disk; keep the list results.json gives
+            listed = json.loads((folder / RESULTS_NAME).read_text()).get("files", [])
+            entry["files"] = sorted(set(entry["files"]) | set(listed))
+        self.results[res.experiment] = entry
         return sec
 
     def to_html(self) -> str:
