@@ -68,6 +68,56 @@ def test_config_validation() -> None:
         HubnessExperimentConfig(real_images="cifar").validate()
 
 
+class _Stop(Exception):
+    pass
+
+
+def _picked(monkeypatch, cfg: HubnessExperimentConfig, generator=None) -> tuple[str, str]:
+    """(real image set, feature network) that run_experiment resolves, stopping before data."""
+    import knnlab.hubness.experiment as experiment
+
+    seen: dict[str, str] = {}
+    real = experiment._real_images
+
+    def spy_real(*args, **kwargs):
+        out = real(*args, **kwargs)
+        seen["real"] = out.name
+        return out
+
+    def spy_features(name, weights, device):
+        seen["features"] = name
+        raise _Stop
+
+    monkeypatch.setattr(experiment, "_real_images", spy_real)
+    monkeypatch.setattr(experiment, "_feature_net", spy_features)
+    with pytest.raises(_Stop):
+        run_experiment(cfg, generator=generator)
+    return seen["real"], seen["features"]
+
+
+def test_real_images_and_features_follow_the_generator(monkeypatch) -> None:
+    from knnlab.errors import InputError
+    from knnlab.hubness import as_generator
+
+    def faces(z: torch.Tensor) -> torch.Tensor:  # (B, 3, 64, 64) in [-1, 1]
+        return torch.tanh(z[:, :3, None, None].expand(-1, 3, 64, 64))
+
+    def digits(z: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28)
+        return torch.tanh(z[:, :1, None, None].expand(-1, 1, 28, 28))
+
+    def other(z: torch.Tensor) -> torch.Tensor:  # (B, 3, 32, 32): no registered set
+        return torch.tanh(z[:, :3, None, None].expand(-1, 3, 32, 32))
+
+    cfg = HubnessExperimentConfig(device="cpu")
+    face_gen = as_generator(faces, latent_dim=8)
+    assert _picked(monkeypatch, cfg, face_gen) == ("celeba64", "faces")
+    assert _picked(monkeypatch, cfg, as_generator(digits, latent_dim=8)) == ("mnist", "mnist")
+    explicit = HubnessExperimentConfig(device="cpu", real_images="mnist", features="vgg16")
+    assert _picked(monkeypatch, explicit, face_gen) == ("mnist", "vgg16")
+    with pytest.raises(InputError, match=r"3x32x32.*--real-images"):
+        _picked(monkeypatch, cfg, as_generator(other, latent_dim=8))
+
+
 @shipped
 def test_unknown_feature_network_is_refused_by_the_lookup() -> None:
     from knnlab.errors import InputError
@@ -127,3 +177,25 @@ def test_end_to_end_on_the_builtin_generator(tmp_path, shared_datasets) -> None:
     assert "FID (MNIST-classifier features)" in html and "Liang et al." in html
     assert html.count('src="data:image/png;base64,') == len(res.figures) == 5
     assert not list(tmp_path.glob(".out.*"))  # the temp folder is gone
+
+
+@shipped
+@pytest.mark.slow
+def test_cli_writes_results_figures_and_report(tmp_path, shared_datasets, capsys) -> None:
+    from knnlab.cli import main
+
+    out = tmp_path / "hub"
+    args = ["experiment", "hubness", "--quick", "--n", "40", "--pool-size", "300"]
+    assert main([*args, "--thresholds", "8", "--device", "cpu", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Hubs(8)" in printed and "MNIST-classifier features" in printed
+    res = read_experiment(out)
+    assert res.table("main").rows[0]["method"] == "Hubs(8)"
+    assert res.protocol["n"] == 40 and res.protocol["pool_size"] == 300
+    for f in res.figures:
+        assert (out / f.file).is_file()
+    html = (out / "report.html").read_text()
+    assert "Hubness priors for latent sampling" in html and "Protocol" in html
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [".knnlab-run", "results.json", *json.loads((out / "results.json").read_text())["files"]]
+    )

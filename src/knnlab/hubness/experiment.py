@@ -144,12 +144,12 @@ def _space(cfg: HubnessExperimentConfig, gen: GeneratorAdapter) -> str:
     return cfg.space
 
 
-def _real_images(cfg: HubnessExperimentConfig, gen: GeneratorAdapter) -> RealImages:
-    """The real set of ``cfg.real_images``; for "auto" the registered generator's, else the one
-    set whose image shape is the generator's output shape."""
+def _real_images(cfg: HubnessExperimentConfig, gen: GeneratorAdapter, named: bool) -> RealImages:
+    """The real set of ``cfg.real_images``; for "auto" the named generator's (``named``: it was
+    loaded by its registered name), else the one set whose image shape is the generator's."""
     if cfg.real_images != "auto":
         return get_real_images(cfg.real_images)
-    if cfg.generator in GENERATORS:
+    if named and cfg.generator in GENERATORS:
         return get_real_images(GENERATORS[cfg.generator].real_images)
     probe = gen.generate(torch.zeros(1, gen.latent_dim))  # (1, C, H, W)
     shape = tuple(probe.shape[1:])
@@ -198,7 +198,7 @@ def run_experiment(
     gen = generator or load_generator(cfg.generator, trust_pickle=cfg.trust_pickle, device=dev)
     space = _space(cfg, gen)
     mapping = gen.mapping if space == "w" else None
-    real_set = _real_images(cfg, gen)
+    real_set = _real_images(cfg, gen, named=generator is None)
     feat_name = real_set.features if cfg.features == "auto" else cfg.features
     net, feat_label = _feature_net(feat_name, cfg.feature_weights, dev)
     timings: dict[str, float] = {}
