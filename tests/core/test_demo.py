@@ -95,3 +95,19 @@ def _png() -> bytes:
     from knnlab.report import image_to_png_bytes
 
     return image_to_png_bytes([[0.0, 1.0], [0.5, 0.25]])
+
+
+@pytest.mark.slow
+def test_quick_demo_with_data_runs_every_section(tmp_path, shared_datasets) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--device", "cpu", "--out", str(out)]) == 0
+    gathered = json.loads((out / "results.json").read_text())
+    assert gathered["_meta"]["skipped"] == {} or set(gathered["_meta"]["skipped"]) <= {"denoise"}
+    for name in gathered["_meta"]["sections"]:
+        assert gathered[name] == json.loads((out / name / "results.json").read_text())
+    hub = read_experiment(out / "hubness")
+    assert hub.skipped is None and hub.table("main").rows[0]["method"] == "Hubs(16)"
+    assert all((out / "hubness" / f.file).is_file() for f in hub.figures)
+    html = (out / "report.html").read_text()
+    assert "Hubness priors for latent sampling (built-in MNIST GAN)" in html
+    assert html.count('src="data:image/png;base64,') >= len(hub.figures)
