@@ -111,3 +111,23 @@ def test_quick_demo_with_data_runs_every_section(tmp_path, shared_datasets) -> N
     html = (out / "report.html").read_text()
     assert "Hubness priors for latent sampling (built-in MNIST GAN)" in html
     assert html.count('src="data:image/png;base64,') >= len(hub.figures)
+
+
+def test_report_command_renders_experiment_folders(tmp_path, capsys) -> None:
+    from knnlab.results import write_experiment
+
+    a = ExperimentResult("a", "First <A>", summary="one")
+    a.add_table("t", [{"method": "x", "value": 0.125}], caption="cap A")
+    a.add_figure(_png(), "f.png", caption="fig A")
+    write_experiment(tmp_path / "a", a)
+    write_experiment(tmp_path / "b", ExperimentResult.skip("b", "Second", "no data"))
+    out = tmp_path / "r" / "report.html"
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out)]) == 0
+    html = out.read_text()
+    assert html.index("First &lt;A&gt;") < html.index("Second")
+    assert "cap A" in html and "0.125" in html and "skipped: no data" in html
+    assert html.count('src="data:image/png;base64,') == 1
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "r"), "-o", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "results.json" in err and err.count("\n") == 1
