@@ -199,3 +199,69 @@ def test_cli_writes_results_figures_and_report(tmp_path, shared_datasets, capsys
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [".knnlab-run", "results.json", *json.loads((out / "results.json").read_text())["files"]]
     )
+
+
+@pytest.mark.slow
+def test_face_domain_runs_end_to_end_with_pluggable_parts(tmp_path, shared_datasets, monkeypatch):
+    """A 3x64x64 generator is measured against CelebA6000 faces with a feature network that the
+    lookup returns, without the experiment naming either (a stand-in for celeba64 + faces)."""
+    import knnlab.hubness.experiment as experiment
+    from knnlab.hubness import as_generator
+
+    torch.manual_seed(0)
+    synth = torch.nn.Sequential(torch.nn.Linear(16, 3 * 8 * 8), torch.nn.Tanh())
+
+    class Faces(torch.nn.Module):
+        latent_dim = 16
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.mapping = torch.nn.Linear(16, 16)
+            self.synth = synth
+
+        def synthesis(self, w: torch.Tensor) -> torch.Tensor:  # (B, 3, 64, 64) in [-1, 1]
+            x = self.synth(w).view(-1, 3, 8, 8)
+            return torch.nn.functional.interpolate(x, size=64, mode="nearest")
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return self.synthesis(self.mapping(z))
+
+    proj = torch.randn(3 * 64 * 64, 32, generator=torch.Generator().manual_seed(1))
+
+    class Pooled(torch.nn.Module):
+        label = "random-projection features (test)"
+
+        def features(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1) @ proj
+
+    asked: list[str] = []
+
+    def lookup(name: str, device: object = "cpu", weights: object = None) -> torch.nn.Module:
+        asked.append(name)
+        return Pooled()
+
+    monkeypatch.setattr("knnlab.metrics.features.get_extractor", lookup)
+    cfg = HubnessExperimentConfig(
+        n=60,
+        pool_size=300,
+        thresholds=(8,),
+        n_real=200,
+        n_train=300,
+        n_novelty=60,
+        kid_subsets=3,
+        device="cpu",
+    )
+    res = experiment.run_experiment(cfg, generator=as_generator(Faces(), name="toy faces"))
+    assert asked == ["faces"]  # auto: the CelebA set's feature network
+    assert res.protocol["real_images"] == "celeba64"
+    assert res.protocol["reference"] == "200 CelebA6000 faces (64x64)"
+    assert res.protocol["features"] == "random-projection features (test)"
+    rows = res.table("main").rows
+    assert [r["method"] for r in rows] == ["Hubs(8)", "Truncated(0.7)", "Truncated(0.3)", "Random"]
+    assert "class_entropy" not in rows[0]  # digit balance only with the MNIST classifier
+    write_experiment(tmp_path / "faces", res)
+    from PIL import Image
+
+    grid = Image.open(tmp_path / "faces" / "samples_hubs_8.png")
+    assert grid.mode == "RGB"
+    assert {f.file for f in res.figures} >= {"novelty.png", "samples_by_hub_value.png"}
