@@ -53,6 +53,8 @@ def _data_uri(png: bytes) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # not measured, or NaN written as JSON null
+        return "–"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.3f}"
     return html.escape(str(value))
