@@ -113,9 +113,12 @@ def test_real_images_and_features_follow_the_generator(monkeypatch) -> None:
     assert _picked(monkeypatch, cfg, face_gen) == ("celeba64", "faces")
     assert _picked(monkeypatch, cfg, as_generator(digits, latent_dim=8)) == ("mnist", "mnist")
     explicit = HubnessExperimentConfig(device="cpu", real_images="mnist", features="vgg16")
-    assert _picked(monkeypatch, explicit, face_gen) == ("mnist", "vgg16")
+    assert _picked(monkeypatch, explicit, as_generator(digits, latent_dim=8)) == ("mnist", "vgg16")
     with pytest.raises(InputError, match=r"3x32x32.*--real-images"):
         _picked(monkeypatch, cfg, as_generator(other, latent_dim=8))
+    wrong = HubnessExperimentConfig(device="cpu", real_images="celeba64")
+    with pytest.raises(InputError, match=r"'celeba64' holds 3x64x64 images.*makes 1x28x28"):
+        _picked(monkeypatch, wrong, as_generator(digits, latent_dim=8))
 
 
 @shipped

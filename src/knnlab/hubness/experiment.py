@@ -147,20 +147,30 @@ def _space(cfg: HubnessExperimentConfig, gen: GeneratorAdapter) -> str:
 def _real_images(cfg: HubnessExperimentConfig, gen: GeneratorAdapter, named: bool) -> RealImages:
     """The real set of ``cfg.real_images``; for "auto" the named generator's (``named``: it was
     loaded by its registered name), else the one set whose image shape is the generator's."""
-    if cfg.real_images != "auto":
-        return get_real_images(cfg.real_images)
-    if named and cfg.generator in GENERATORS:
-        return get_real_images(GENERATORS[cfg.generator].real_images)
     probe = gen.generate(torch.zeros(1, gen.latent_dim))  # (1, C, H, W)
     shape = tuple(probe.shape[1:])
-    found = match_real_images(shape)
+    if cfg.real_images != "auto":
+        found: RealImages | None = get_real_images(cfg.real_images)
+    elif named and cfg.generator in GENERATORS:
+        found = get_real_images(GENERATORS[cfg.generator].real_images)
+    else:
+        found = match_real_images(shape)
+    known = ", ".join(f"{r.name} {_dims(r.shape)}" for r in REAL_IMAGES.values())
     if found is None:
-        known = ", ".join(f"{r.name} {'x'.join(map(str, r.shape))}" for r in REAL_IMAGES.values())
         raise InputError(
-            f"generator {cfg.generator!r} makes images of shape {'x'.join(map(str, shape))}, "
-            f"which matches no single real image set ({known}); pass --real-images NAME"
+            f"generator {cfg.generator!r} makes images of shape {_dims(shape)}, which matches "
+            f"no single real image set ({known}); pass --real-images NAME"
+        )
+    if tuple(found.shape) != shape:
+        raise InputError(
+            f"real_images={found.name!r} holds {_dims(found.shape)} images but the generator "
+            f"makes {_dims(shape)}; choose a matching set ({known})"
         )
     return found
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
 
 
 def _feature_net(name: str, weights: str | None, device: torch.device) -> tuple[Any, str]:
