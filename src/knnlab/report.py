@@ -166,12 +166,16 @@ class Report:
             if png is not None:
                 cap = f"<figcaption>{html.escape(f.caption)}</figcaption>" if f.caption else ""
                 sec.parts.append(f'<figure><img src="{_data_uri(png)}">{cap}</figure>')
-        if res.protocol:
-            items = "".join(
-                f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
-                for k, v in res.protocol.items()
-            )
-            sec.parts.append(f"<details><summary>Protocol</summary><ul>{items}</ul></details>")
+        for label, items in (
+            ("Protocol", res.protocol),
+            ("Timings (s)", res.timings),
+            ("Machine", res.machine if res.skipped is None else {}),
+        ):
+            if items:
+                lis = "".join(
+                    f"<li><b>{html.escape(str(k))}</b>: {_fmt(v)}</li>" for k, v in items.items()
+                )
+                sec.parts.append(f"<details><summary>{label}</summary><ul>{lis}</ul></details>")
         entry = res.to_dict()
         if folder is not None:  # the files stay on disk; keep the list results.json gives
             listed = json.loads((folder / RESULTS_NAME).read_text()).get("files", [])

@@ -66,3 +66,17 @@ def test_missing_values_render_as_a_dash_and_skipped_experiments_as_one_line(tmp
     rep.add_experiment(tmp_path / "s")
     assert '<p class="skipped">skipped: data set MNIST &lt;missing&gt;</p>' in rep.to_html()
     assert rep.results["s"]["skipped"] == "data set MNIST <missing>"
+
+
+def test_timings_and_machine_are_listed(tmp_path):
+    from knnlab.results import ExperimentResult
+
+    res = ExperimentResult("t", "T")
+    res.protocol["sigma"] = 25
+    res.timings["train"] = 12.5
+    rep = Report("r")
+    rep.add_experiment(res)
+    text = rep.to_html()
+    assert "<summary>Protocol</summary><ul><li><b>sigma</b>: 25</li>" in text
+    assert "<summary>Timings (s)</summary><ul><li><b>train</b>: 12.500</li>" in text
+    assert "<summary>Machine</summary>" in text and f"<b>torch</b>: {torch.__version__}" in text
