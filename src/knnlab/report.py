@@ -74,12 +74,15 @@ class Section:
         rows: Sequence[Mapping[str, Any]],
         columns: Sequence[str] | None = None,
         caption: str = "",
+        labels: Mapping[str, str] | None = None,
     ) -> None:
-        """A table from a list of dicts; ``columns`` picks and orders the keys."""
+        """A table from a list of dicts; ``columns`` picks and orders the keys, ``labels`` maps
+        keys to headers (default: the key)."""
         if not rows:
             return
         cols = list(columns) if columns else list(rows[0].keys())
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        names = labels or {}
+        head = "".join(f"<th>{html.escape(names.get(c, c))}</th>" for c in cols)
         body = "".join(
             "<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows
         )
@@ -156,7 +159,7 @@ class Report:
         if res.skipped is not None:
             sec.parts.append(f'<p class="skipped">skipped: {html.escape(res.skipped)}</p>')
         for t in res.tables:
-            sec.table(t.rows, t.columns, caption=t.caption)
+            sec.table(t.rows, t.columns, caption=t.caption, labels=t.labels)
             for note in t.notes:
                 sec.text(note)
         for f in res.figures:

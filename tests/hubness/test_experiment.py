@@ -177,7 +177,7 @@ def test_end_to_end_on_the_builtin_generator(tmp_path, shared_datasets) -> None:
     report = Report("t")
     report.add_experiment(tmp_path / "out")
     html = report.to_html()
-    assert "FID (MNIST-classifier features)" in html and "Liang et al." in html
+    assert "<th>FID (MNIST-classifier features)</th>" in html and "Liang et al." in html
     assert html.count('src="data:image/png;base64,') == len(res.figures) == 5
     assert not list(tmp_path.glob(".out.*"))  # the temp folder is gone
 

@@ -52,6 +52,7 @@ def test_tables_and_columns() -> None:
     assert main.columns is not None and main.columns[-2:] == ["class_entropy", "top_class_share"]
     assert "median_nn_distance" in main.rows[0]  # rows keep every measured key
     assert main.notes == ["a note"] and "FID (F)" in main.caption
+    assert main.labels["fid"] == "FID (F)"  # the header names the feature space
     assert res.table("paper").rows == PAPER_RESULTS
     checks = {r["check"]: r["holds"] for r in res.table("shape_vs_paper").rows}
     assert checks["best_hubs_fid_below_random"] is True  # 10 < 13

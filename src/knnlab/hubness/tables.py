@@ -90,6 +90,7 @@ def add_tables(
         "main",
         rows,
         columns=columns,
+        labels={"fid": f"FID ({features})", "acceptance_rate": "acceptance"},
         caption=f"FID ({features}), KID, precision/recall (k={pr_k}), density/coverage "
         f"(k={dc_k}), all on {features}; memorization_rate: ratio test d1 < d2/3 against "
         f"{n_training} {training_label}"

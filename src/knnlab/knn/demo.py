@@ -87,7 +87,11 @@ def section(*, quick: bool, device: torch.device | str, seed: int) -> Experiment
         "knnlab's exact result (for the approximate backend: recall@k).",
     )
     res.add_table(
-        "search", rows, columns=["method", "seconds", "agreement"], caption="Time and agreement"
+        "search",
+        rows,
+        columns=["method", "seconds", "agreement"],
+        caption="Time and agreement",
+        labels={"seconds": "time (s)"},
     )
     res.protocol = {"n": n, "d": d, "k": k, "device": str(dev), "auto_backend": auto, "seed": seed}
     res.data = {"mean_first_neighbour_dist": float(dist[:, 0].mean())}

@@ -98,6 +98,7 @@ def section(*, quick: bool, device: torch.device | str, seed: int) -> Experiment
         columns=["method", "psnr", "ssim", "seconds"],
         caption=f"Set12/{name} ({size}), σ = {SIGMA}: PSNR (dB), SSIM",
         notes=notes,
+        labels={"psnr": "PSNR (dB)", "ssim": "SSIM", "seconds": "time (s)"},
     )
     res.add_figure(
         image_row(images, captions), "images.png", caption=f"Set12/{name} ({size}), σ = {SIGMA}"
