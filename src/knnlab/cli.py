@@ -67,7 +67,10 @@ def experiment() -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--seed", default=0, show_default=True, help="Seed for every random draw.")
 def demo(out: Path, quick: bool, only: tuple[str, ...], device: str, seed: int) -> None:
-    """Run every method on built-in defaults; write OUT/report.html and OUT/results.json."""
+    """Run every method on built-in defaults; write OUT/report.html and OUT/results.json.
+
+    Each section's results and figures go to OUT/<section>/ (the layout of every experiment); a
+    section whose data or weights are missing says "skipped: <reason>" in the report."""
     from knnlab.demo import SECTIONS, run_demo
 
     unknown = sorted(set(only) - set(SECTIONS))
@@ -75,6 +78,37 @@ def demo(out: Path, quick: bool, only: tuple[str, ...], device: str, seed: int) 
         raise KnnlabError(f"--only {unknown}: unknown section; choose from {sorted(SECTIONS)}")
     html_path, json_path = run_demo(out, quick=quick, only=only, device=device, seed=seed)
     click.echo(f"wrote {html_path} and {json_path}")
+
+
+@cli.command(name="report")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("outputs/report.html"),
+    show_default=True,
+    help="The HTML file to write.",
+)
+@click.option("--title", default="knnlab report", show_default=True, help="Title of the report.")
+def report_cmd(folders: tuple[Path, ...], out: Path, title: str) -> None:
+    """Render experiment output folders (results.json + figures) into one self-contained HTML file.
+
+    \b
+    FOLDERS are what `knnlab experiment ...` writes, or the OUT/<section>/ folders of `knnlab
+    demo`; each becomes one section, in the order given.
+    """
+    from knnlab.io_utils import atomic_write_text
+    from knnlab.report import Report
+
+    report = Report(title)
+    for folder in folders:
+        report.add_experiment(folder)
+    try:
+        atomic_write_text(out, report.to_html())
+    except OSError as e:
+        raise KnnlabError(f"--out {str(out)!r}: cannot write ({e.strerror or e})") from e
+    click.echo(f"wrote {out} ({len(folders)} sections)")
 
 
 def _attach() -> None:

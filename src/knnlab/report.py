@@ -53,6 +53,8 @@ def _data_uri(png: bytes) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # not measured, or NaN written as JSON null
+        return "–"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.3f}"
     return html.escape(str(value))
@@ -72,12 +74,15 @@ class Section:
         rows: Sequence[Mapping[str, Any]],
         columns: Sequence[str] | None = None,
         caption: str = "",
+        labels: Mapping[str, str] | None = None,
     ) -> None:
-        """A table from a list of dicts; ``columns`` picks and orders the keys."""
+        """A table from a list of dicts; ``columns`` picks and orders the keys, ``labels`` maps
+        keys to headers (default: the key)."""
         if not rows:
             return
         cols = list(columns) if columns else list(rows[0].keys())
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        names = labels or {}
+        head = "".join(f"<th>{html.escape(names.get(c, c))}</th>" for c in cols)
         body = "".join(
             "<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows
         )
@@ -121,7 +126,7 @@ img{max-width:100%;height:auto}caption{text-align:left;font-weight:600;padding:4
 td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 .row{display:flex;flex-wrap:wrap;gap:12px}figure{margin:8px 0}figcaption{font-size:90%;color:#555}
-footer{margin-top:3em;color:#777;font-size:85%}
+footer{margin-top:3em;color:#777;font-size:85%}.skipped{color:#a60;font-style:italic}
 """
 
 
@@ -142,7 +147,7 @@ class Report:
         """A section rendered from an experiment: an output folder of
         :func:`knnlab.results.write_experiment`, or an :class:`~knnlab.results.ExperimentResult`
         (its figures then come from memory). Tables, their notes, figures and the protocol."""
-        from knnlab.results import ExperimentResult, read_experiment
+        from knnlab.results import RESULTS_NAME, ExperimentResult, read_experiment
 
         folder: Path | None = None
         if isinstance(source, ExperimentResult):
@@ -151,8 +156,10 @@ class Report:
             folder = Path(source)
             res = read_experiment(folder)
         sec = self.section(res.title, res.summary)
+        if res.skipped is not None:
+            sec.parts.append(f'<p class="skipped">skipped: {html.escape(res.skipped)}</p>')
         for t in res.tables:
-            sec.table(t.rows, t.columns, caption=t.caption)
+            sec.table(t.rows, t.columns, caption=t.caption, labels=t.labels)
             for note in t.notes:
                 sec.text(note)
         for f in res.figures:
@@ -162,13 +169,21 @@ class Report:
             if png is not None:
                 cap = f"<figcaption>{html.escape(f.caption)}</figcaption>" if f.caption else ""
                 sec.parts.append(f'<figure><img src="{_data_uri(png)}">{cap}</figure>')
-        if res.protocol:
-            items = "".join(
-                f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
-                for k, v in res.protocol.items()
-            )
-            sec.parts.append(f"<details><summary>Protocol</summary><ul>{items}</ul></details>")
-        self.results[res.experiment] = res.to_dict()
+        for label, items in (
+            ("Protocol", res.protocol),
+            ("Timings (s)", res.timings),
+            ("Machine", res.machine if res.skipped is None else {}),
+        ):
+            if items:
+                lis = "".join(
+                    f"<li><b>{html.escape(str(k))}</b>: {_fmt(v)}</li>" for k, v in items.items()
+                )
+                sec.parts.append(f"<details><summary>{label}</summary><ul>{lis}</ul></details>")
+        entry = res.to_dict()
+        if folder is not None:  # the files stay on disk; keep the list results.json gives
+            listed = json.loads((folder / RESULTS_NAME).read_text()).get("files", [])
+            entry["files"] = sorted(set(entry["files"]) | set(listed))
+        self.results[res.experiment] = entry
         return sec
 
     def to_html(self) -> str:

@@ -52,13 +52,15 @@ LAYOUT_VERSION = 1
 
 @dataclass
 class Table:
-    """A table as data: ``rows`` are dicts, ``columns`` picks and orders their keys."""
+    """A table as data: ``rows`` are dicts, ``columns`` picks and orders their keys, ``labels``
+    gives some of them a header other than the key (units, the feature space of a metric)."""
 
     name: str
     rows: list[dict[str, Any]]
     columns: list[str] | None = None
     caption: str = ""
     notes: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         cols = self.columns or (list(self.rows[0]) if self.rows else [])
@@ -68,6 +70,7 @@ class Table:
             "columns": cols,
             "rows": self.rows,
             "notes": self.notes,
+            "labels": self.labels,
         }
 
 
@@ -94,6 +97,14 @@ class ExperimentResult:
     data: dict[str, Any] = field(default_factory=dict)
     #: file name -> bytes, written beside results.json by :func:`write_experiment`
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    #: why the experiment did not run (missing data or weights); None when it ran
+    skipped: str | None = None
+
+    @classmethod
+    def skip(cls, experiment: str, title: str, reason: str) -> ExperimentResult:
+        """The result of an experiment that could not run: no tables, the reason in ``skipped``
+        (the report renders it as a one-line "skipped: <reason>" note)."""
+        return cls(experiment, title, skipped=str(reason))
 
     def add_table(
         self,
@@ -102,8 +113,16 @@ class ExperimentResult:
         columns: list[str] | None = None,
         caption: str = "",
         notes: list[str] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> Table:
-        table = Table(name, list(rows), list(columns) if columns else None, caption, notes or [])
+        table = Table(
+            name,
+            list(rows),
+            list(columns) if columns else None,
+            caption,
+            notes or [],
+            dict(labels or {}),
+        )
         self.tables.append(table)
         return table
 
@@ -148,6 +167,7 @@ class ExperimentResult:
             "machine": self.machine,
             "data": self.data,
             "files": sorted(self.files),
+            "skipped": self.skipped,
         }
 
     @classmethod
@@ -158,7 +178,12 @@ class ExperimentResult:
             summary=raw.get("summary", ""),
             tables=[
                 Table(
-                    t["name"], t["rows"], t.get("columns"), t.get("caption", ""), t.get("notes", [])
+                    t["name"],
+                    t["rows"],
+                    t.get("columns"),
+                    t.get("caption", ""),
+                    t.get("notes", []),
+                    t.get("labels", {}),
                 )
                 for t in raw.get("tables", [])
             ],
@@ -167,6 +192,7 @@ class ExperimentResult:
             timings=raw.get("timings", {}),
             machine=raw.get("machine", {}),
             data=raw.get("data", {}),
+            skipped=raw.get("skipped"),
         )
 
 

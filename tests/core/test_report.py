@@ -47,3 +47,36 @@ def test_report_is_self_contained_and_writes_json(tmp_path):
     assert "<link" not in text and "<script" not in text
     assert "30.123" in text and "b&lt;" in text and "intro &amp; more" in text
     assert json.loads(json_path.read_text()) == {"x": {"psnr": 30.5}}
+
+
+def test_missing_values_render_as_a_dash_and_skipped_experiments_as_one_line(tmp_path):
+    from knnlab.results import ExperimentResult, read_experiment, write_experiment
+
+    res = ExperimentResult("t", "T")
+    res.add_table("x", [{"method": "a", "fid": None}, {"method": "b", "fid": float("nan")}])
+    write_experiment(tmp_path / "t", res)
+    rep = Report("r")
+    rep.add_experiment(tmp_path / "t")
+    text = rep.to_html()
+    assert text.count("<td>–</td>") == 2 and "None" not in text and "nan" not in text
+    skipped = ExperimentResult.skip("s", "Skipped one", "data set MNIST <missing>")
+    write_experiment(tmp_path / "s", skipped)
+    assert read_experiment(tmp_path / "s").skipped == "data set MNIST <missing>"
+    rep = Report("r")
+    rep.add_experiment(tmp_path / "s")
+    assert '<p class="skipped">skipped: data set MNIST &lt;missing&gt;</p>' in rep.to_html()
+    assert rep.results["s"]["skipped"] == "data set MNIST <missing>"
+
+
+def test_timings_and_machine_are_listed(tmp_path):
+    from knnlab.results import ExperimentResult
+
+    res = ExperimentResult("t", "T")
+    res.protocol["sigma"] = 25
+    res.timings["train"] = 12.5
+    rep = Report("r")
+    rep.add_experiment(res)
+    text = rep.to_html()
+    assert "<summary>Protocol</summary><ul><li><b>sigma</b>: 25</li>" in text
+    assert "<summary>Timings (s)</summary><ul><li><b>train</b>: 12.500</li>" in text
+    assert "<summary>Machine</summary>" in text and f"<b>torch</b>: {torch.__version__}" in text

@@ -82,3 +82,16 @@ def test_bad_names_and_folders_are_input_errors(tmp_path):
     (tmp_path / "results.json").write_text("{broken")
     with pytest.raises(InputError, match="not valid JSON"):
         read_experiment(tmp_path)
+
+
+def test_table_labels_round_trip_and_name_the_headers(tmp_path):
+    from knnlab.report import Report
+
+    res = ExperimentResult("toy", "Toy")
+    res.add_table("t", [{"method": "a", "psnr": 30.5}], labels={"psnr": "PSNR (dB)"})
+    write_experiment(tmp_path / "o", res)
+    back = read_experiment(tmp_path / "o")
+    assert back.table("t").labels == {"psnr": "PSNR (dB)"}
+    rep = Report("r")
+    rep.add_experiment(tmp_path / "o")
+    assert "<th>method</th><th>PSNR (dB)</th>" in rep.to_html()

@@ -10,8 +10,16 @@ import torch
 
 from knnlab.cli import main
 from knnlab.errors import DataNotFoundError, InputError
+from knnlab.hubness import generators
 from knnlab.hubness.gan import BUILTIN_GAN_DIR, GANConfig, Generator
-from knnlab.hubness.generators import GeneratorAdapter, as_generator, load_generator
+from knnlab.hubness.generators import (
+    GENERATORS,
+    GeneratorAdapter,
+    NamedGenerator,
+    as_generator,
+    load_generator,
+    register_generator,
+)
 
 
 def small() -> Generator:
@@ -125,3 +133,28 @@ def test_builtin() -> None:
     ad = load_generator("builtin")
     assert ad.latent_dim == 64 and ad.has_w and ad.w_avg is not None
     assert ad.generate(torch.randn(2, 64)).shape == (2, 1, 28, 28)
+
+
+def test_named_generators_load_through_the_registry() -> None:
+    g = small()
+    register_generator(NamedGenerator("toy-test", "toy GAN", lambda device: g, "mnist"))
+    try:
+        ad = load_generator("toy-test")
+        assert ad.name == "toy GAN" and ad.latent_dim == 8
+        z = torch.randn(3, 8)
+        torch.testing.assert_close(ad.generate(z), (g(z) + 1) / 2)
+    finally:
+        GENERATORS.pop("toy-test")
+    assert {"builtin", "celeba64"} <= set(GENERATORS)
+    with pytest.raises(InputError, match="builtin, celeba64"):
+        load_generator("no_such_thing")
+
+
+def test_celeba64_without_weights_says_how_to_get_them(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(generators, "CELEBA64_GAN_DIR", tmp_path / "none")
+    with pytest.raises(DataNotFoundError, match=r"'celeba64'.*train gan --data CelebA6000"):
+        load_generator("celeba64")
+    rc = main(["experiment", "hubness", "--generator", "celeba64", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: generator 'celeba64'") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -96,11 +96,13 @@ def test_train_command_short_budget_then_resume(tmp_path, capsys):
 
 
 def test_demo_section_skips_without_data(tmp_path, monkeypatch):
+    from knnlab.demo import run_section
+    from knnlab.errors import DataNotFoundError
     from knnlab.n3.demo import section
-    from knnlab.report import Report
 
     monkeypatch.setenv("KNNLAB_DATA", str(tmp_path))  # no Set12 here
-    report = Report("t")
-    section(report, quick=True, device=torch.device("cpu"), seed=0)
-    assert "skipped" in report.results["denoise"]
-    assert "Skipped" in report.to_html()
+    with pytest.raises(DataNotFoundError, match="Set12"):
+        section(quick=True, device=torch.device("cpu"), seed=0)
+    res = run_section("denoise", quick=True, device=torch.device("cpu"), seed=0)
+    assert res.experiment == "denoise" and res.tables == []
+    assert res.skipped is not None and "data set Set12 not found" in res.skipped

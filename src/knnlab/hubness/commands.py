@@ -134,9 +134,9 @@ def _int_list(
     "--generator",
     default="builtin",
     show_default=True,
-    help="'builtin' (the shipped MNIST GAN), a folder from `knnlab train gan` (OUT/gan), a "
-    "'package.module:attribute' generator or factory, or a StyleGAN2-ADA/StyleGAN3 .pkl "
-    "(needs --trust-pickle).",
+    help="'builtin' (the shipped MNIST GAN), 'celeba64' (the CelebA6000 64x64 face GAN), a folder "
+    "from `knnlab train gan` (OUT/gan), a 'package.module:attribute' generator or factory, or a "
+    "StyleGAN2-ADA/StyleGAN3 .pkl (needs --trust-pickle).",
 )
 @click.option("--trust-pickle", is_flag=True, help=_TRUST_HELP)
 @click.option("--n", "n", default=None, type=int, help="Samples per method [default: 10000].")
@@ -159,13 +159,22 @@ def _int_list(
     help="Latent space of hub search and truncation (auto: W when the generator has one).",
 )
 @click.option(
-    "--features",
-    type=click.Choice(["mnist", "inception", "vgg16"]),
-    default="mnist",
+    "--real-images",
+    default="auto",
     show_default=True,
-    help="Feature network of the metrics (inception/vgg16 need --feature-weights).",
+    help="Real images the samples are compared with: mnist (MNIST test set; novelty against the "
+    "training set) or celeba64 (CelebA6000 faces at 64x64); auto: the data the generator was "
+    "trained on (by its name, else by its image shape).",
 )
-@click.option("--feature-weights", default=None, help="Weights file or URL for inception/vgg16.")
+@click.option(
+    "--features",
+    default="auto",
+    show_default=True,
+    help="Feature network of the metrics, by name (mnist, inception, vgg16, faces, ... as "
+    "knnlab.metrics.features.get_extractor knows them); auto: mnist for MNIST, faces for CelebA. "
+    "inception/vgg16 need --feature-weights.",
+)
+@click.option("--feature-weights", default=None, help="Weights file or URL of the feature network.")
 @click.option("--quick", is_flag=True, help="Small sizes (n=500, pools of 2000): seconds.")
 @click.option(
     "-o",
@@ -173,7 +182,7 @@ def _int_list(
     type=click.Path(path_type=Path),
     default=Path("outputs/hubness"),
     show_default=True,
-    help="Folder for results.json, report.html and the figures (written atomically).",
+    help="Folder for results.json, the figures and report.html (written atomically).",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--seed", default=0, show_default=True, help="Seed of every random draw.")
@@ -185,6 +194,7 @@ def experiment_hubness(
     k: int,
     pool_size: int | None,
     space: str,
+    real_images: str,
     features: str,
     feature_weights: str | None,
     quick: bool,
@@ -197,25 +207,19 @@ def experiment_hubness(
     \b
     Reproduces the structure of Liang et al. (ICML 2022), Table 1, on the built-in MNIST GAN (or any
     generator) with metrics on the in-project MNIST classifier's features; prints the table and
-    writes OUT/results.json, OUT/report.html and PNG figures. Pickled StyleGAN networks are loaded
-    only with --trust-pickle, because unpickling executes code stored in the file.
+    writes OUT/results.json (tables, protocol, machine, timings), the PNG figures and
+    OUT/report.html rendered from them. Pickled StyleGAN networks are loaded only with
+    --trust-pickle, because unpickling executes code stored in the file.
     """
-    from knnlab.hubness.experiment import (
-        HubnessExperimentConfig,
-        format_table,
-        quick_config,
-        run_experiment,
-        write_outputs,
-    )
+    from knnlab.hubness.experiment import HubnessExperimentConfig, quick_config, run_experiment
+    from knnlab.hubness.tables import format_table
+    from knnlab.report import Report
+    from knnlab.results import write_experiment
 
     cfg = quick_config() if quick else HubnessExperimentConfig()
     cfg.generator, cfg.trust_pickle, cfg.k, cfg.space = generator, trust_pickle, k, space
-    cfg.features, cfg.feature_weights, cfg.device, cfg.seed = (
-        features,
-        feature_weights,
-        device,
-        seed,
-    )
+    cfg.real_images, cfg.features, cfg.feature_weights = real_images, features, feature_weights
+    cfg.device, cfg.seed = device, seed
     if n is not None:
         cfg.n = n
     if thresholds is not None:
@@ -223,10 +227,14 @@ def experiment_hubness(
     if pool_size is not None:
         cfg.pool_size = pool_size
     t0 = time.perf_counter()
-    results, artefacts = run_experiment(cfg)
-    written = write_outputs(results, artefacts, out)
-    click.echo(format_table(results))
+    res = run_experiment(cfg)
+    report = Report("knnlab: hubness priors for latent sampling")
+    report.add_experiment(res)
+    res.add_file("report.html", report.to_html().encode("utf-8"))
+    results_path = write_experiment(out, res)
+    click.echo(format_table(res))
+    n_png = sum(name.endswith(".png") for name in res.files)
     click.echo(
-        f"({time.perf_counter() - t0:.0f} s) wrote {written['report']}, {written['results']} and "
-        f"{len(written) - 2} PNG files in {out}"
+        f"({time.perf_counter() - t0:.0f} s) wrote {results_path}, {out / 'report.html'} and "
+        f"{n_png} PNG files in {out}"
     )

@@ -1,22 +1,16 @@
 """The hubness section of ``knnlab demo``: Hubs(t) vs Truncated vs Random on the built-in MNIST GAN,
-a small table (metrics on the in-project MNIST classifier's features) and sample grids."""
+at demo sizes (metrics on the in-project MNIST classifier's features)."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 import torch
 
-from knnlab.hubness.experiment import (
-    HubnessExperimentConfig,
-    add_report_section,
-    run_experiment,
-)
+from knnlab.hubness.experiment import HubnessExperimentConfig, run_experiment
+from knnlab.results import ExperimentResult
 
-__all__ = ["demo_config", "section"]
+__all__ = ["TITLE", "demo_config", "section"]
 
-log = logging.getLogger(__name__)
+TITLE = "Hubness priors for latent sampling (built-in MNIST GAN)"
 
 
 def demo_config(*, quick: bool, device: torch.device | str, seed: int) -> HubnessExperimentConfig:
@@ -48,15 +42,8 @@ def demo_config(*, quick: bool, device: torch.device | str, seed: int) -> Hubnes
     )
 
 
-def section(report: Any, *, quick: bool, device: torch.device, seed: int) -> None:
-    """Add the hubness section to ``report``; numbers go to ``report.results["hubness"]``."""
-    cfg = demo_config(quick=quick, device=device, seed=seed)
-    results, artefacts = run_experiment(cfg)
-    add_report_section(
-        report,
-        results,
-        artefacts,
-        title="Hubness priors for latent sampling (built-in MNIST GAN)",
-        compact=True,
-    )
-    report.results["hubness"] = results
+def section(*, quick: bool, device: torch.device | str, seed: int) -> ExperimentResult:
+    """The hubness experiment at demo sizes (MNIST and the shipped weights must be present)."""
+    res = run_experiment(demo_config(quick=quick, device=device, seed=seed))
+    res.title = TITLE
+    return res

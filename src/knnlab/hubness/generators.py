@@ -3,7 +3,10 @@ into a mapping ``z -> w`` and a synthesis ``w -> images``.
 
 :func:`as_generator` wraps any ``nn.Module`` or callable; :func:`load_generator` resolves a spec:
 
-* ``"builtin"`` — the shipped MNIST GAN (:func:`knnlab.hubness.gan.builtin_generator`);
+* a registered name (:data:`GENERATORS`, :func:`register_generator`): ``"builtin"``, the shipped
+  MNIST GAN (:func:`knnlab.hubness.gan.builtin_generator`), and ``"celeba64"``, the face GAN
+  trained on CelebA6000 at 64 × 64 (weights in ``knnlab/assets/gan_celeba64``). Each name also
+  says which real images it was trained on (:mod:`knnlab.hubness.real_images`);
 * a folder written by ``Generator.save_pretrained`` (``config.json`` + ``model.safetensors``);
 * ``"package.module:attribute"`` — an importable generator object, or a factory (function or class)
   called with no arguments that returns one; it may expose ``mapping``/``synthesis`` and
@@ -31,7 +34,14 @@ from torch import nn
 
 from knnlab.errors import DataNotFoundError, InputError
 
-__all__ = ["GeneratorAdapter", "as_generator", "load_generator"]
+__all__ = [
+    "GENERATORS",
+    "GeneratorAdapter",
+    "NamedGenerator",
+    "as_generator",
+    "load_generator",
+    "register_generator",
+]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +119,50 @@ class GeneratorAdapter:
         if space == "w":
             return self.synthesis(latents, batch_size)
         raise InputError(f"space={space!r}; choose 'z' or 'w'")
+
+
+@dataclass(frozen=True)
+class NamedGenerator:
+    """A generator known by name: how to load it and the real images it was trained on."""
+
+    name: str  # registry key, e.g. "builtin"
+    label: str  # how tables name it, e.g. "builtin MNIST GAN"
+    load: Callable[[torch.device], Any]  # device -> an nn.Module / callable generator
+    real_images: str  # key in knnlab.hubness.real_images.REAL_IMAGES
+
+
+GENERATORS: dict[str, NamedGenerator] = {}
+
+
+def register_generator(entry: NamedGenerator) -> NamedGenerator:
+    """Add (or replace) a named generator; ``load_generator(entry.name)`` then loads it."""
+    GENERATORS[entry.name] = entry
+    return entry
+
+
+def _builtin(device: torch.device) -> Any:
+    from knnlab.hubness.gan import builtin_generator
+
+    return builtin_generator(device)
+
+
+#: where the shipped CelebA6000 64x64 GAN lives (config.json + model.safetensors)
+CELEBA64_GAN_DIR = Path(__file__).resolve().parents[1] / "assets" / "gan_celeba64"
+
+
+def _celeba64(device: torch.device) -> Any:
+    from knnlab.hubness.gan import Generator
+
+    if not (CELEBA64_GAN_DIR / "model.safetensors").is_file():
+        raise DataNotFoundError(
+            f"generator 'celeba64': no weights at {str(CELEBA64_GAN_DIR)!r}; train them with "
+            "`knnlab train gan --data CelebA6000` and pass the written folder as --generator DIR"
+        )
+    return Generator.from_pretrained(CELEBA64_GAN_DIR, map_location=device)
+
+
+register_generator(NamedGenerator("builtin", "builtin MNIST GAN", _builtin, "mnist"))
+register_generator(NamedGenerator("celeba64", "CelebA6000 64x64 GAN", _celeba64, "celeba64"))
 
 
 def _latent_dim_of(obj: Any) -> int | None:
@@ -248,12 +302,13 @@ def load_generator(
     latent_dim: int | None = None,
 ) -> GeneratorAdapter:
     """Resolve ``spec`` (see the module docstring) to a :class:`GeneratorAdapter` on ``device``."""
-    from knnlab.hubness.gan import Generator, builtin_generator
+    from knnlab.hubness.gan import Generator
 
     if not isinstance(spec, str | Path):
         obj, label = spec, type(spec).__name__
-    elif str(spec) == "builtin":
-        obj, label = builtin_generator(device), "builtin MNIST GAN"
+    elif isinstance(spec, str) and spec in GENERATORS:
+        entry = GENERATORS[spec]
+        obj, label = entry.load(torch.device(device)), entry.label
     else:
         s = str(spec)
         path = Path(s).expanduser()
@@ -267,8 +322,9 @@ def load_generator(
             obj, label = _import_attr(s), s
         else:
             raise InputError(
-                f"generator {s!r}: not 'builtin', a folder with config.json + model.safetensors, a "
-                "'module:attribute' path, or a StyleGAN .pkl (with --trust-pickle)"
+                f"generator {s!r}: not a name ({', '.join(sorted(GENERATORS))}), a folder with "
+                "config.json + model.safetensors, a 'module:attribute' path, or a StyleGAN .pkl "
+                "(with --trust-pickle)"
             )
     if isinstance(obj, nn.Module):
         obj = obj.to(device).eval()

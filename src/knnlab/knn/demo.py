@@ -10,8 +10,11 @@ import numpy as np
 import torch
 
 from knnlab.knn.core import _faiss_available, _pick_backend, search
+from knnlab.results import ExperimentResult
 
-__all__ = ["section"]
+__all__ = ["TITLE", "section"]
+
+TITLE = "kNN search"
 
 
 def _clustered(n: int, d: int, seed: int) -> np.ndarray:
@@ -27,10 +30,9 @@ def _timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def section(report: Any, *, quick: bool, device: torch.device | str, seed: int) -> None:
+def section(*, quick: bool, device: torch.device | str, seed: int) -> ExperimentResult:
     """All-vs-all search (``exclude_self``) on clustered Gaussian data: N = 8 000 (quick: 2 000),
-    d = 128, k = 10. Records times, agreement of neighbour indices and IVF recall in
-    ``report.results["knn"]``."""
+    d = 128, k = 10: times, agreement of neighbour indices and IVF recall (table ``"search"``)."""
     dev = torch.device(device)
     n, d, k = (2000 if quick else 8000), 128, 10
     x_np = _clustered(n, d, seed)
@@ -77,19 +79,21 @@ def section(report: Any, *, quick: bool, device: torch.device | str, seed: int) 
     for r in rows:
         r["seconds"] = round(float(r["seconds"]), 4)
         r["agreement"] = round(float(r["agreement"]), 4)
-    sec = report.section(
-        "kNN search",
-        f"All-vs-all k-nearest neighbours (exclude_self) on {n} clustered Gaussian points, d = {d}, "
-        f"k = {k}, device {dev}. Agreement: fraction of neighbour indices equal to knnlab's exact "
-        "result (for the approximate backend: recall@k).",
+    res = ExperimentResult(
+        "knn",
+        TITLE,
+        summary=f"All-vs-all k-nearest neighbours (exclude_self) on {n} clustered Gaussian points, "
+        f"d = {d}, k = {k}, device {dev}. Agreement: fraction of neighbour indices equal to "
+        "knnlab's exact result (for the approximate backend: recall@k).",
     )
-    sec.table(rows, columns=["method", "seconds", "agreement"], caption="Time and agreement")
-    report.results["knn"] = {
-        "n": n,
-        "d": d,
-        "k": k,
-        "device": str(dev),
-        "auto_backend": auto,
-        "rows": rows,
-        "mean_first_neighbour_dist": float(dist[:, 0].mean()),
-    }
+    res.add_table(
+        "search",
+        rows,
+        columns=["method", "seconds", "agreement"],
+        caption="Time and agreement",
+        labels={"seconds": "time (s)"},
+    )
+    res.protocol = {"n": n, "d": d, "k": k, "device": str(dev), "auto_backend": auto, "seed": seed}
+    res.data = {"mean_first_neighbour_dist": float(dist[:, 0].mean())}
+    res.timings = {r["method"]: r["seconds"] for r in rows}
+    return res

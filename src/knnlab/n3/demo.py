@@ -9,14 +9,15 @@ from typing import Any
 import torch
 
 from knnlab.errors import KnnlabError
-from knnlab.report import Report
+from knnlab.results import ExperimentResult
 
-__all__ = ["section"]
+__all__ = ["TITLE", "section"]
 
 log = logging.getLogger(__name__)
 
 SIGMA = 25
 IMAGE = "05.png"  # Monarch, 256×256
+TITLE = "Denoising: N³Net vs BM3D"
 
 
 def _load_clean(quick: bool) -> tuple[str, torch.Tensor]:
@@ -30,29 +31,18 @@ def _load_clean(quick: bool) -> tuple[str, torch.Tensor]:
     return IMAGE, clean
 
 
-def section(report: Report, *, quick: bool, device: torch.device, seed: int) -> None:
-    """Add the denoising section to ``report`` and its numbers to ``report.results["denoise"]``."""
+def section(*, quick: bool, device: torch.device | str, seed: int) -> ExperimentResult:
+    """PSNR/SSIM of BM3D and the published N³Net on one noisy Set12 image (table ``"denoise"``,
+    figure ``images.png``). Set12 missing raises :class:`~knnlab.errors.DataNotFoundError`; a
+    missing bm3d package or N³Net checkpoint drops that row with a note."""
+    from knnlab.figures import image_row
     from knnlab.metrics import psnr, ssim
     from knnlab.n3.denoise import load_denoiser
     from knnlab.n3.evaluate import make_noisy
     from knnlab.n3.pretrained import resolve_official_checkpoint
 
-    sec = report.section(
-        "Denoising: N³Net vs BM3D",
-        f"Gaussian noise σ = {SIGMA} on a Set12 image; the published N³Net checkpoint "
-        "(Plötz & Roth 2018; non-commercial licence) against BM3D.",
-    )
-    results: dict[str, Any] = {"sigma": SIGMA, "quick": quick, "seed": seed}
-    report.results["denoise"] = results
-    try:
-        name, clean = _load_clean(quick)
-    except KnnlabError as e:
-        sec.text(f"Skipped: the Set12 images are not available ({e}).")
-        results["skipped"] = str(e)
-        return
+    name, clean = _load_clean(quick)
     noisy = make_noisy(clean, name, SIGMA, seed)
-    results["image"] = f"Set12/{name}"
-    results["size"] = list(clean.shape[-2:])
     rows: list[dict[str, Any]] = [
         {
             "method": "noisy input",
@@ -77,6 +67,7 @@ def section(report: Report, *, quick: bool, device: torch.device, seed: int) -> 
     except KnnlabError as e:
         notes.append(f"N³Net skipped: the published checkpoint is not available locally ({e}).")
 
+    timings: dict[str, float] = {}
     for label, model in methods:
         den = load_denoiser(model, SIGMA, device=device, tile=None)
         t0 = time.perf_counter()
@@ -89,18 +80,36 @@ def section(report: Report, *, quick: bool, device: torch.device, seed: int) -> 
             "seconds": round(dt, 2),
         }
         rows.append(row)
+        timings[label] = round(dt, 2)
         images.append(out.clamp(0, 1))
         captions.append(f"{label} {row['psnr']:.2f} dB")
         log.info("denoise demo: %s %.2f dB in %.1f s", label, row["psnr"], dt)
 
-    sec.images(images, captions, width=256)
-    sec.table(
+    size = f"{clean.shape[-2]}×{clean.shape[-1]}"
+    res = ExperimentResult(
+        "denoise",
+        TITLE,
+        summary=f"Gaussian noise σ = {SIGMA} on a Set12 image; the published N³Net checkpoint "
+        "(Plötz & Roth 2018; non-commercial licence) against BM3D.",
+    )
+    res.add_table(
+        "denoise",
         rows,
         columns=["method", "psnr", "ssim", "seconds"],
-        caption=f"Set12/{name} ({clean.shape[-2]}×{clean.shape[-1]}), σ = {SIGMA}: PSNR (dB), SSIM",
+        caption=f"Set12/{name} ({size}), σ = {SIGMA}: PSNR (dB), SSIM",
+        notes=notes,
+        labels={"psnr": "PSNR (dB)", "ssim": "SSIM", "seconds": "time (s)"},
     )
-    for note in notes:
-        sec.text(note)
-    results["rows"] = rows
-    if notes:
-        results["notes"] = notes
+    res.add_figure(
+        image_row(images, captions), "images.png", caption=f"Set12/{name} ({size}), σ = {SIGMA}"
+    )
+    res.protocol = {
+        "image": f"Set12/{name}",
+        "size": list(clean.shape[-2:]),
+        "sigma": SIGMA,
+        "quick": quick,
+        "seed": seed,
+        "device": str(device),
+    }
+    res.timings = timings
+    return res
