@@ -167,7 +167,7 @@ def symmetric_candidates(
             # rows of J: entries below the column's threshold, grouped by column
             m1 = d < thr[None, s1:e1]
             # count before materialising: nonzero() costs 16 bytes a hit, up to b² hits
-            if int(m1.sum()) > limit:
+            if int(torch.count_nonzero(m1)) > limit:
                 _dense(best_v[s1:e1], best_i[s1:e1], thr[s1:e1], d.T, s0)
                 continue
             hits = torch.nonzero(m1)
