@@ -250,8 +250,8 @@ def _prepare(
         q = q.to(torch.float32)
     if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
         x = x.to(torch.float32)
-    for name, t in (("queries", q), ("database", x)):
-        lo, hi = torch.aminmax(t)  # one pass; NaN propagates
+    for name, t in (("queries", q), ("database", x)) if not same else (("queries", q),):
+        lo, hi = torch.aminmax(t)  # one pass; NaN propagates (once when queries are the database)
         if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
             raise InputError(f"{name} contains NaN or Inf values; remove or replace them first")
     if not batched:
