@@ -278,3 +278,21 @@ def test_train_denoise_dataset_folder_with_a_bad_file(tmp_path, capsys):
                  "--device", "cpu"])  # fmt: skip
     assert code == 2
     one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--sigma", "nan"), ("--sigma", "-5"), ("--bn-batches", "-1"), ("--eval-limit", "0"),
+     ("--batch-size", "0"), ("--patch-size", "0"), ("--budget-steps", "0")],
+)  # fmt: skip
+def test_train_denoise_bad_numbers_name_the_option(tmp_path, capsys, option, value):
+    (tmp_path / "set").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "set" / "a.png")
+    args = {"--model": "dncnn", "--dataset": str(tmp_path / "set"), "--budget-steps": "1",
+            "--batch-size": "2", "--patch-size": "16", "--eval-dataset": "",
+            "--out": str(tmp_path / "run"), "--device": "cpu"}  # fmt: skip
+    args[option] = value
+    code = main(["train", "denoise", *[a for kv in args.items() for a in kv]])
+    assert code == 2
+    err = one_line_error(capsys)
+    assert option.lstrip("-").replace("-", "_") in err.replace("-", "_")
