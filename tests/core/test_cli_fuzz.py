@@ -296,3 +296,20 @@ def test_train_denoise_bad_numbers_name_the_option(tmp_path, capsys, option, val
     assert code == 2
     err = one_line_error(capsys)
     assert option.lstrip("-").replace("-", "_") in err.replace("-", "_")
+
+
+def test_eval_denoise_unwritable_out_before_any_work(tmp_path, capsys, model_dir):
+    (tmp_path / "set").mkdir()
+    Image.fromarray(np.zeros((30, 30), np.uint8)).save(tmp_path / "set" / "a.png")
+    code = main(["eval", "denoise", "--model", str(model_dir), "--sigma", "25", "--dataset",
+                 str(tmp_path / "set"), "--device", "cpu", "--out", "/proc/x.json"])  # fmt: skip
+    assert code == 2
+    assert "--out" in one_line_error(capsys)
+
+
+def test_denoise_negative_overlap(tmp_path, capsys, model_dir):
+    Image.fromarray(np.zeros((30, 30), np.uint8)).save(tmp_path / "x.png")
+    code = main(["denoise", str(tmp_path / "x.png"), "-o", str(tmp_path / "o.png"), "--sigma",
+                 "25", "--model", str(model_dir), "--overlap", "-5"])  # fmt: skip
+    assert code == 2
+    assert "--overlap" in one_line_error(capsys)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from knnlab.data import codecs
 from knnlab.errors import DataNotFoundError, InputError
-from knnlab.io_utils import atomic_write_bytes
+from knnlab.io_utils import atomic_write_bytes, check_writable
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -145,16 +144,7 @@ def check_output_image(path: str | os.PathLike, what: str = "output") -> Path:
         raise InputError(
             f"{what} {str(path)!r}: extension {path.suffix!r} is not one of {list(_WRITE_FORMATS)}"
         )
-    if path.is_dir():
-        raise InputError(f"{what} {str(path)!r} is a folder; give an image file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise InputError(f"{what} {str(path)!r}: cannot write there ({e.strerror or e})") from e
-    return path
+    return check_writable(path, what)
 
 
 def read_image(path: str | os.PathLike, *, channels: int | None = None) -> torch.Tensor:

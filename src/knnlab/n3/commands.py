@@ -82,6 +82,8 @@ def denoise(
 
     if not input_path.exists():
         raise InputError(f"INPUT {str(input_path)!r} does not exist")
+    if overlap < 0:
+        raise InputError(f"--overlap {overlap}: must be at least 0")
     folder = input_path.is_dir()
     if folder:
         files = list_images(input_path)
@@ -176,8 +178,11 @@ def eval_denoise(
     Noise is drawn per image from a seed made of --seed and the file name (the same noise for every
     model, σ-independent pattern); nothing is clipped unless --clip-output.
     """
+    from knnlab.io_utils import check_writable
     from knnlab.n3.evaluate import evaluate, format_table
 
+    if out is not None:
+        check_writable(out, what="--out")
     names = list(models) + [b.strip() for b in baselines.split(",") if b.strip()]
     result = evaluate(
         names,
