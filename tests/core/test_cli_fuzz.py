@@ -313,3 +313,32 @@ def test_denoise_negative_overlap(tmp_path, capsys, model_dir):
                  "25", "--model", str(model_dir), "--overlap", "-5"])  # fmt: skip
     assert code == 2
     assert "--overlap" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "what", ["config-not-json", "config-list", "config-bad-field", "weights-truncated"]
+)
+def test_experiment_hubness_corrupt_generator_folder(tmp_path, capsys, what):
+    import shutil
+
+    from knnlab.hubness.gan import BUILTIN_GAN_DIR
+
+    g = tmp_path / "gan"
+    shutil.copytree(BUILTIN_GAN_DIR, g)
+    cfg = g / "config.json"
+    if what == "config-not-json":
+        cfg.write_text("{bad")
+    elif what == "config-list":
+        cfg.write_text("[1]")
+    elif what == "config-bad-field":
+        import json
+
+        cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "w_dim": "x"}))
+    else:
+        w = g / "model.safetensors"
+        w.write_bytes(w.read_bytes()[:100])
+    code = main(["experiment", "hubness", "--generator", str(g), "--quick", "--out",
+                 str(tmp_path / "out")])  # fmt: skip
+    assert code == 2
+    one_line_error(capsys)
+    assert not (tmp_path / "out").exists()

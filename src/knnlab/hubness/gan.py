@@ -180,11 +180,23 @@ class Generator(nn.Module):
                 f"{d}: not a knnlab generator folder (needs config.json and model.safetensors); "
                 "write one with `knnlab train gan --out DIR`"
             )
-        cfg = json.loads(cfg_path.read_text())
-        if cfg.get("model") != "knnlab.GAN":
-            raise InputError(f"{cfg_path}: model={cfg.get('model')!r}, expected 'knnlab.GAN'")
-        gen = cls(GANConfig.from_dict(cfg))
-        gen.load_state_dict(load_file(str(weights), device=str(map_location)))
+        from safetensors import SafetensorError
+
+        try:
+            cfg = json.loads(cfg_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{cfg_path}: not valid JSON ({e})") from e
+        model = cfg.get("model") if isinstance(cfg, dict) else None
+        if model != "knnlab.GAN":
+            raise InputError(f"{cfg_path}: model={model!r}, expected 'knnlab.GAN'")
+        try:
+            gen = cls(GANConfig.from_dict(cfg))
+            gen.load_state_dict(load_file(str(weights), device=str(map_location)))
+        except (SafetensorError, TypeError, ValueError, RuntimeError, OSError) as e:
+            if isinstance(e, InputError):
+                raise
+            # wrong field types in config.json, truncated or mismatched model.safetensors
+            raise InputError(f"{d}: cannot load the generator ({type(e).__name__}: {e})") from e
         return gen.to(map_location).eval()
 
 
