@@ -7,6 +7,11 @@ Compares, for N in {10^4, 10^5, 10^6}:
   (no X: self excluded) + bincount
 * ``faiss-flat``    -- ``faiss.IndexFlatL2`` search of k + 1, self dropped, + bincount
 * ``knnlab-approx`` -- ``k_occurrence(..., approximate=True)`` (faiss IVF through knnlab.knn)
+* ``knnlab-search`` -- ``knnlab.knn.search(x, x, k, exclude_self=True)`` + bincount: the search
+  that ``k_occurrence`` wraps (not in the default methods; its time should equal ``knnlab``'s)
+
+Each row gives wall seconds and CPU seconds (user + system of the worker); on a shared machine the
+wall time also counts the time other jobs hold the cores, so compare CPU seconds at 1 thread.
 
 Every run is a fresh subprocess (``--worker``), so ``peak MiB`` is that process's peak RSS
 (``ru_maxrss``) including the input matrix (``data MiB``); ``extra MiB`` = peak - RSS right after
@@ -104,11 +109,17 @@ def worker(
     x = _data(n, d)
     base = _rss_mib()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     extra: dict = {}
     if method == "knnlab":
         from knnlab.hubness import k_occurrence
 
         kocc = k_occurrence(x, k)
+    elif method == "knnlab-search":
+        from knnlab import knn
+
+        _, idx = knn.search(x, x, k, exclude_self=True)
+        kocc = np.bincount(idx.reshape(-1), minlength=n)
     elif method == "knnlab-approx":
         from knnlab import knn
 
@@ -121,6 +132,7 @@ def worker(
         if save:
             np.save(save + ".idx.npy", idx)
         extra["elapsed_before_checks"] = elapsed
+        extra["cpu_before_checks"] = time.process_time() - c0
     elif method == "sklearn-brute":
         from sklearn.neighbors import NearestNeighbors
 
@@ -137,12 +149,14 @@ def worker(
     else:
         raise SystemExit(f"unknown method {method}")
     elapsed = extra.pop("elapsed_before_checks", time.perf_counter() - t0)
+    cpu = extra.pop("cpu_before_checks", time.process_time() - c0)
     if save:
         np.save(save, kocc)
     return {
         "method": method,
         "n": n,
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "peak_mib": _peak_mib(),
         "data_mib": x.nbytes / 2**20,
         "extra_mib": _peak_mib() - base,
@@ -171,7 +185,10 @@ def run_worker(method: str, n: int, args: argparse.Namespace, save: str | None) 
         tail = (p.stderr or "").strip().splitlines()[-1:] or ["?"]
         return {"method": method, "n": n, "skipped": f"failed (rc {p.returncode}): {tail[0]}"}
     res = json.loads(p.stdout.strip().splitlines()[-1])
-    print(f" {res['seconds']:.1f} s, peak {res['peak_mib']:.0f} MiB", file=sys.stderr)
+    print(
+        f" {res['seconds']:.1f} s (CPU {res['cpu_seconds']:.1f} s), peak {res['peak_mib']:.0f} MiB",
+        file=sys.stderr,
+    )
     return res
 
 
@@ -210,15 +227,18 @@ def recall_at_k(n: int, d: int, k: int, idx_path: str, n_queries: int) -> dict:
 
 def fmt_table(rows: list[dict]) -> str:
     lines = [
-        "| N | method | time (s) | peak MiB | extra MiB (over data) | note |",
-        "| ---: | --- | ---: | ---: | ---: | --- |",
+        "| N | method | time (s) | CPU (s) | peak MiB | extra MiB (over data) | note |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['n']:,} | {r['method']} | – | – | – | skipped: {r['skipped']} |")
+            lines.append(
+                f"| {r['n']:,} | {r['method']} | – | – | – | – | skipped: {r['skipped']} |"
+            )
         else:
             lines.append(
-                f"| {r['n']:,} | {r['method']} | {r['seconds']:.1f} | {r['peak_mib']:.0f} | "
+                f"| {r['n']:,} | {r['method']} | {r['seconds']:.1f} | "
+                f"{r.get('cpu_seconds', float('nan')):.1f} | {r['peak_mib']:.0f} | "
                 f"{r['extra_mib']:.0f} | data {r['data_mib']:.0f} MiB |"
             )
     return "\n".join(lines)

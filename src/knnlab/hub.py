@@ -147,7 +147,7 @@ def read_config(
         )
     try:
         raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a JSON object of config fields")
@@ -171,7 +171,14 @@ def load_safetensors(model: torch.nn.Module, path: Path, *, map_location: Any = 
 
     if not path.is_file():
         raise DataNotFoundError(f"{path}: missing; is {path.parent} written by save_pretrained?")
-    state = load_file(str(path), device=str(map_location))
+    from safetensors import SafetensorError
+
+    try:
+        state = load_file(str(path), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as e:  # truncated or not a safetensors file
+        raise InputError(
+            f"{path}: cannot be read as safetensors ({e}); is the file complete?"
+        ) from e
     load_state_dict_strict(model, state, source=str(path))
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_writable",
     "json_safe",
 ]
 
@@ -36,6 +37,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """Check, before any long work, that a file can be written atomically at ``path``: its folder
+    exists or can be made, and a temp file can be created there. Raises
+    :class:`~knnlab.errors.InputError` naming ``what`` (e.g. ``"-o"``) otherwise."""
+    from knnlab.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {str(path)!r} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise InputError(f"{what} {str(path)!r}: cannot write there ({e.strerror or e})") from e
+    return path
 
 
 def _umask() -> int:

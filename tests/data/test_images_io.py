@@ -103,53 +103,60 @@ def test_tiff16_rgb_against_tifffile(tmp_path):
     np.testing.assert_array_equal(back, np.rint(x.double().numpy().transpose(1, 2, 0) * 65535))
 
 
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    if pa <= pb and pa <= pc:
-        return a
-    return b if pb <= pc else c
+def _pypng16(path, arr: np.ndarray) -> None:
+    """Write ``uint16 (H, W, C)`` with pypng (an independent pure-Python PNG writer), C = 1..4."""
+    import png
 
-
-def _handmade_png16(arr: np.ndarray, colour_type: int) -> bytes:
-    """A 16-bit PNG written byte by byte, cycling through all five filter types row by row."""
     h, w, c = arr.shape
-    bpp = 2 * c
-    lines = [arr[y].astype(">u2").tobytes() for y in range(h)]
-    out = bytearray()
-    prev = bytes(len(lines[0]))
-    for y, line in enumerate(lines):
-        f = y % 5
-        out.append(f)
-        for i, v in enumerate(line):
-            a = line[i - bpp] if i >= bpp else 0
-            b = prev[i]
-            cc = prev[i - bpp] if i >= bpp else 0
-            pred = [0, a, b, (a + b) // 2, _paeth(a, b, cc)][f]
-            out.append((v - pred) % 256)
-        prev = line
-
-    def chunk(t: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + t + body + struct.pack(">I", zlib.crc32(t + body))
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(bytes(out)))
-        + chunk(b"IEND", b"")
-    )
+    writer = png.Writer(w, h, greyscale=c in (1, 2), alpha=c in (2, 4), bitdepth=16)
+    with open(path, "wb") as f:
+        writer.write(f, arr.reshape(h, w * c).tolist())
 
 
-@pytest.mark.parametrize(("colour_type", "c_in", "c_out"), [(2, 3, 3), (6, 4, 3), (4, 2, 1)])
-def test_png16_colour_against_handmade_bytes(tmp_path, colour_type, c_in, c_out):
+@pytest.mark.parametrize(("c_in", "c_out"), [(1, 1), (2, 1), (3, 3), (4, 3)])
+def test_png16_against_pypng(tmp_path, c_in, c_out):
     arr = np.random.default_rng(3).integers(0, 65536, size=(11, 7, c_in), dtype=np.uint16)
-    path = tmp_path / "h.png"
-    path.write_bytes(_handmade_png16(arr, colour_type))
+    path = tmp_path / "p.png"
+    _pypng16(path, arr)
     got = read_image(path)
     assert got.shape == (c_out, 11, 7)
     np.testing.assert_allclose(
         got.double().numpy().transpose(1, 2, 0) * 65535, arr[:, :, :c_out], atol=0.01
+    )
+
+
+def _idat_filters(data: bytes, stride: int, h: int) -> set[int]:
+    """The filter type bytes of a non-interlaced PNG's scanlines."""
+    pos, idat = 8, b""
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        if data[pos + 4 : pos + 8] == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    return {raw[y * (stride + 1)] for y in range(h)}
+
+
+@pytest.mark.parametrize("filt", ["NONE", "SUB", "UP", "AVG", "PAETH"])
+@pytest.mark.parametrize("c", [3, 4])
+def test_png16_filters_against_libpng(tmp_path, filt, c):
+    """Every scanline filter, written by libpng (through OpenCV, which stores BGR(A) as RGB(A))."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(4)
+    # uniform random bytes: enough pixels where Paeth's tie-breaking order (a, b, c) matters
+    arr = rng.integers(0, 65536, size=(32, 24, c), dtype=np.uint16)
+    bgr = arr[:, :, [2, 1, 0, 3][:c]]
+    flag = getattr(cv2, f"IMWRITE_PNG_FILTER_{filt}")
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_FILTER, flag])
+    assert ok
+    data = buf.tobytes()
+    code = ["NONE", "SUB", "UP", "AVG", "PAETH"].index(filt)
+    assert code in _idat_filters(data, 24 * 2 * c, 32)  # libpng really used that filter
+    path = tmp_path / "cv.png"
+    path.write_bytes(data)
+    got = read_image(path)
+    np.testing.assert_allclose(
+        got.double().numpy().transpose(1, 2, 0) * 65535, arr[:, :, :3], atol=0.01
     )
 
 

@@ -143,11 +143,52 @@ def test_k_equals_n_and_small():
     assert all(r not in i[r] for r in range(10))
 
 
-def test_same_shape_distinct_object_exclude_self():
-    x = torch.randn(50, 4)
-    d1, i1 = search(x, x.clone(), 3, exclude_self=True)
+def test_same_shape_distinct_object_exclude_self_is_refused():
+    """Nothing says which database row a different tensor's query i is: refused, not guessed."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 4, generator=g)
+    with pytest.raises(InputError, match="self_indices"):
+        search(x, x.clone(), 3, exclude_self=True)
+    with pytest.raises(InputError, match="self_indices"):
+        search(torch.randn(50, 4, generator=g), x, 3, exclude_self=True)
+    with pytest.raises(InputError, match="self_indices"):
+        search(x.numpy(), x.numpy().copy(), 3, exclude_self=True)
+    # a copy with its rows named gives the same as the database itself
+    d1, i1 = search(x, x.clone(), 3, exclude_self=True, self_indices=torch.arange(50))
     d2, i2 = search(x, x, 3, exclude_self=True)
     assert torch.equal(i1, i2) and torch.equal(d1, d2)
+
+
+@pytest.mark.parametrize("backend", [*EXACT, "faiss-ivf"])
+def test_self_indices_for_a_query_subset(backend):
+    """Queries taken from rows ``rows`` of the database: each drops its own row, keeps the rest."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((300, 6)).astype(np.float32)
+    rows = rng.choice(300, 40, replace=False)
+    x[rows[0] + 1 if rows[0] < 299 else rows[0] - 1] = x[rows[0]]  # a duplicate must stay
+    q = x[rows].copy()
+    kw = {"nlist": 4, "nprobe": 4} if backend == "faiss-ivf" else {}
+    d, i = search(q, x, 6, exclude_self=True, self_indices=rows, backend=backend, **kw)
+    q64, x64 = q.astype(np.float64), x.astype(np.float64)
+    full = ((q64[:, None, :] - x64[None, :, :]) ** 2).sum(-1).astype(np.float32)
+    full[np.arange(40), rows] = np.inf
+    ri = np.lexsort((np.broadcast_to(np.arange(300), full.shape), full), axis=-1)[:, :6]
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_array_equal(d, np.take_along_axis(full, ri, 1))
+    assert d[0, 0] == 0.0  # the duplicate of the first query's row
+
+
+def test_self_indices_batched():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 60, 5, generator=g)
+    rows = torch.stack([torch.randperm(60, generator=g)[:10] for _ in range(2)])
+    q = torch.stack([x[b, rows[b]] for b in range(2)])
+    _d, i = search(q, x, 4, exclude_self=True, self_indices=rows, backend="torch")
+    for b in range(2):
+        full = ((q[b, :, None].double() - x[b, None].double()) ** 2).sum(-1).float().numpy()
+        full[np.arange(10), rows[b].numpy()] = np.inf
+        ri = np.lexsort((np.broadcast_to(np.arange(60), full.shape), full), axis=-1)[:, :4]
+        np.testing.assert_array_equal(i[b].numpy(), ri)
 
 
 @pytest.mark.parametrize(
@@ -159,7 +200,23 @@ def test_same_shape_distinct_object_exclude_self():
         ((np.zeros((2, 5)), np.zeros((4, 5)), 0), {}, "k=0"),
         ((np.zeros((2, 5)), np.zeros((4, 5)), 5), {}, "k=5"),
         ((np.zeros((4, 5)), np.zeros((4, 5)), 4), {"exclude_self": True}, "exclude_self"),
-        ((np.zeros((2, 5)), np.zeros((4, 5)), 1), {"exclude_self": True}, "same shape"),
+        ((np.zeros((2, 5)), np.zeros((4, 5)), 1), {"exclude_self": True}, "self_indices="),
+        ((np.zeros((2, 5)), np.zeros((4, 5)), 1), {"self_indices": [0, 1]}, "only used with"),
+        (
+            (np.zeros((2, 5)), np.zeros((4, 5)), 1),
+            {"exclude_self": True, "self_indices": [0, 1, 2]},
+            r"shape \(3,\); expected \(2,\)",
+        ),
+        (
+            (np.zeros((2, 5)), np.zeros((4, 5)), 1),
+            {"exclude_self": True, "self_indices": [0, 4]},
+            r"0\.\.3",
+        ),
+        (
+            (np.zeros((2, 5)), np.zeros((4, 5)), 1),
+            {"exclude_self": True, "self_indices": [0.0, 1.0]},
+            "integer",
+        ),
         ((np.full((2, 5), np.nan), np.zeros((4, 5)), 1), {}, "NaN"),
         ((np.zeros((2, 5)), np.full((4, 5), np.inf), 1), {}, "NaN or Inf"),
         ((np.zeros((0, 5)), np.zeros((4, 5)), 1), {}, "empty"),
@@ -189,9 +246,11 @@ def clustered(n, d, centers, seed):
 def test_approximate_recall(backend):
     x = clustered(4000, 16, 40, seed=8)
     d, i = search(x, x, 10, exclude_self=True, backend=backend)
-    # exact neighbours of the first 500 points, self excluded
-    _, ex_i = search(x[:500], x, 11)
-    ex_i = np.array([[j for j in row if j != r][:10] for r, row in enumerate(ex_i)])
+    # exact neighbours of the first 500 points, self excluded: float64 numpy brute force
+    x64 = x.astype(np.float64)
+    full = ((x64[:500, None, :] - x64[None, :, :]) ** 2).sum(-1)
+    full[np.arange(500), np.arange(500)] = np.inf
+    ex_i = np.argsort(full, axis=1, kind="stable")[:, :10]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i[:500], ex_i)])
     assert recall >= 0.9, recall
     # found neighbours come with exact distances, sorted
@@ -203,7 +262,8 @@ def test_approximate_recall(backend):
 
 def test_approximate_flag_picks_ivf():
     x = clustered(2000, 16, 20, seed=9)
-    _d, i = search(torch.from_numpy(x), torch.from_numpy(x), 5, exclude_self=True, approximate=True)
+    xt = torch.from_numpy(x)
+    _d, i = search(xt, xt, 5, exclude_self=True, approximate=True)
     assert isinstance(i, torch.Tensor) and i.shape == (2000, 5)
 
 
@@ -274,3 +334,15 @@ def test_ivf_probing_all_lists_is_exact(nq):
     ref = np.argsort(full, axis=1, kind="stable")[:, :4]
     np.testing.assert_array_equal(i, ref)
     np.testing.assert_allclose(d, np.take_along_axis(full, ref, 1), rtol=1e-5)
+
+
+def test_views_of_the_database_count_as_the_database():
+    x = np.random.default_rng(12).standard_normal((80, 3)).astype(np.float32)
+    _d1, i1 = search(x[:], x, 4, exclude_self=True)
+    _d2, i2 = search(x, x, 4, exclude_self=True)
+    np.testing.assert_array_equal(i1, i2)
+    xt = torch.from_numpy(x)
+    _d, i3 = search(xt[:], xt, 4, exclude_self=True)
+    np.testing.assert_array_equal(i3.numpy(), i2)
+    with pytest.raises(InputError, match="self_indices"):  # same memory, another layout
+        search(x[::-1], x, 4, exclude_self=True)

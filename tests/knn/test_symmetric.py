@@ -146,16 +146,63 @@ def test_auto_uses_symmetric_on_cpu_all_vs_all(calls):
 
 
 def test_distinct_queries_of_the_same_shape_use_one_sided(calls):
-    """exclude_self with different data of the same shape: not symmetric, row i drops point i."""
+    """exclude_self with different data of the same shape and self_indices = arange: not
+    symmetric, row i drops point i."""
     rng = np.random.default_rng(9)
     x = rng.standard_normal((200, 5)).astype(np.float32)
     q = rng.standard_normal((200, 5)).astype(np.float32)
-    d, i = search(q, x, 4, exclude_self=True, backend="torch")
+    d, i = search(q, x, 4, exclude_self=True, self_indices=np.arange(200), backend="torch")
     x64, q64 = x.astype(np.float64), q.astype(np.float64)
     full = ((q64[:, None, :] - x64[None, :, :]) ** 2).sum(-1).astype(np.float32)
     np.fill_diagonal(full, np.inf)
     ri = np.lexsort((np.broadcast_to(np.arange(200), full.shape), full), axis=-1)[:, :4]
     np.testing.assert_array_equal(i, ri)
     np.testing.assert_array_equal(d, np.take_along_axis(full, ri, 1))
-    search(x, x.copy(), 4, exclude_self=True, backend="torch")  # equal copies: symmetric
+    # equal copies: symmetric
+    search(x, x.copy(), 4, exclude_self=True, self_indices=np.arange(200), backend="torch")
     assert calls == [200]
+
+
+_PEAK_SCRIPT = r"""
+import re, sys
+import numpy as np
+import torch
+torch.set_num_threads(1)
+from knnlab.knn import search
+
+def status(key):
+    return int(re.search(key + r":\s+(\d+)", open("/proc/self/status").read()).group(1)) * 1024
+
+n, d, budget = 4000, 128, 64 * 2**20
+rng = np.random.default_rng(0)
+x = rng.standard_normal((n, d)).astype(np.float32)
+# first block: a tight cluster at the origin, every point of it nearer to each later point than
+# that point's own neighbours: every entry of the off-diagonal block passes the column threshold
+x[: n // 2] *= 0.05
+x = torch.from_numpy(x)
+y = x[:300]
+search(y, y, 5, exclude_self=True, backend="torch")  # lazy initialisation
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current RSS
+search(x, x, 5, exclude_self=True, backend="torch", memory_budget=budget)
+print(status("VmHWM") - before, budget)
+"""
+
+
+def test_peak_memory_stays_within_the_budget(tmp_path):
+    """Peak RSS of a fresh process: the off-diagonal block of a clustered set is all hits."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux /proc/self/clear_refs to reset the peak RSS")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT], capture_output=True, text=True, env=env, check=True
+    )
+    peak, budget = map(int, out.stdout.split())
+    # output-sized arrays (N x (k + margin) values, indices, re-ranking keys) and allocator slack
+    outputs = 4000 * 8 * (4 + 8 + 8 + 8) + 4 * 2**20
+    assert peak <= budget + outputs, f"peak {peak / 2**20:.1f} MiB, budget {budget / 2**20:.0f} MiB"

@@ -25,7 +25,8 @@ def radii(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def ref_pr(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
-    """Kynkäänniemi et al. 2019: membership in the union of k-NN balls, ``<=``."""
+    """Kynkäänniemi et al. 2019: membership in the union of k-NN balls, ``<=`` as in their
+    reference code (kynkaat/improved-precision-and-recall-metric, ``distance_batch <= self.D``)."""
     d_fr = sqdist(fake, real)
     precision = np.mean((d_fr <= radii(real, k)[None, :]).any(1))
     recall = np.mean((d_fr.T <= radii(fake, k)[None, :]).any(1))
@@ -33,9 +34,10 @@ def ref_pr(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
 
 
 def ref_dc(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
-    """Naeem et al. 2020, eqs. (3) and (4)."""
+    """Naeem et al. 2020, eqs. (3) and (4); strict ``<`` as in their reference code
+    (clovaai/generative-evaluation-prdc, ``compute_prdc``: ``distance_real_fake < radii``)."""
     r = radii(real, k)
-    inside = sqdist(real, fake) <= r[:, None]  # (N real, M fake)
+    inside = sqdist(real, fake) < r[:, None]  # (N real, M fake)
     density = inside.sum() / (k * fake.shape[0])
     coverage = inside.any(1).mean()
     return float(density), float(coverage)
@@ -112,3 +114,15 @@ def test_errors() -> None:
     bad[0, 0] = np.nan
     with pytest.raises(InputError):
         density_coverage(bad, x)
+
+
+def test_tie_rules_differ_per_metric() -> None:
+    """A fake sample exactly on a real ball's boundary counts for precision (``<=``) and not for
+    density or coverage (``<``): one real pair at distance 1, one fake on both boundaries."""
+    real = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [12.0, 0.0]], np.float32)
+    fake = np.array([[0.0, 1.0], [30.0, 0.0]], np.float32)  # |f0 - r0| = 1 = r0's 1-NN radius
+    p, _ = precision_recall(real, fake, k=1)
+    d, c = density_coverage(real, fake, k=1)
+    assert p == 0.5  # f0 is inside r0's closed ball
+    assert (d, c) == (0.0, 0.0)  # but not in any open ball
+    assert (d, c) == ref_dc(real, fake, 1)

@@ -40,7 +40,53 @@ def test_denoise_folder(tmp_path, tiny_model):
         write_image(tmp_path / "in" / f"a{i}.png", torch.rand(1, 20, 24))
     assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--sigma", "15",
                  "--model", str(folder), "--device", "cpu"]) == 0  # fmt: skip
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a0.png", "a1.png"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [".knnlab-run", "a0.png", "a1.png"]
+
+
+def test_denoise_folder_is_all_or_nothing(tmp_path, tiny_model, monkeypatch, capsys):
+    """A failure at the second image leaves no output folder (and an earlier run's untouched);
+    a finished run replaces an earlier run's folder whole; a user's own folder is refused."""
+    import knnlab.data
+
+    _, folder = tiny_model
+    for i in range(3):
+        write_image(tmp_path / "in" / f"a{i}.png", torch.rand(1, 20, 24))
+    args = ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--sigma", "15",
+            "--model", str(folder), "--device", "cpu"]  # fmt: skip
+    real_write = knnlab.data.write_image
+    calls = []
+
+    def failing_write(path, image, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_write(path, image, **kw)
+
+    monkeypatch.setattr(knnlab.data, "write_image", failing_write)
+    with pytest.raises(OSError):
+        main(args)
+    assert not (tmp_path / "o").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.")] == []
+    monkeypatch.setattr(knnlab.data, "write_image", real_write)
+
+    assert main(args) == 0
+    (tmp_path / "in" / "a2.png").unlink()
+    assert main(args) == 0  # the earlier run's a2.png does not stay beside the new results
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [".knnlab-run", "a0.png", "a1.png"]
+    before = {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir()}
+    calls.clear()
+    monkeypatch.setattr(knnlab.data, "write_image", failing_write)
+    with pytest.raises(OSError):
+        main(args)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir()} == before
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    code = main([*args[:3], str(mine), *args[4:]])
+    err = capsys.readouterr().err
+    assert code == 2 and "did not write" in err and err.count("\n") == 1
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_denoise_too_small_for_n3net_is_one_line(tmp_path, capsys):

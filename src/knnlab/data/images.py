@@ -19,9 +19,16 @@ from PIL import Image, UnidentifiedImageError
 
 from knnlab.data import codecs
 from knnlab.errors import DataNotFoundError, InputError
-from knnlab.io_utils import atomic_write_bytes
+from knnlab.io_utils import atomic_write_bytes, check_writable
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "read_image", "to_channels", "write_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "check_output_image",
+    "list_images",
+    "read_image",
+    "to_channels",
+    "write_image",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _PIL_FORMATS = {"PNG", "JPEG", "MPO", "BMP", "DIB", "TIFF"}
@@ -105,17 +112,39 @@ def _decode(data: bytes, name: str) -> np.ndarray:
         raise InputError(
             f"{name}: not a readable image (supported: PNG, JPEG, BMP, TIFF); check the file"
         ) from e
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{name}: {_bomb_message(e)}") from e
     if im.format not in _PIL_FORMATS:
         raise InputError(
             f"{name}: unsupported image format {im.format}; convert it to PNG, JPEG, BMP or TIFF"
         )
     try:
         im.load()
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{name}: {_bomb_message(e)}") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise InputError(
             f"{name}: cannot decode the image ({e}); the file is truncated or corrupt"
         ) from e
     return _pil_to_array(im, name)
+
+
+def _bomb_message(e: Exception) -> str:
+    return (
+        f"the header announces more pixels than Pillow decodes by default ({e}); if the image is "
+        "real, raise PIL.Image.MAX_IMAGE_PIXELS"
+    )
+
+
+def check_output_image(path: str | os.PathLike, what: str = "output") -> Path:
+    """Check, before any work, that an image can be written to ``path``: a known extension and a
+    writable folder (created if missing). Raises :class:`InputError` naming ``what``."""
+    path = Path(path)
+    if path.suffix.lower() not in _WRITE_FORMATS:
+        raise InputError(
+            f"{what} {str(path)!r}: extension {path.suffix!r} is not one of {list(_WRITE_FORMATS)}"
+        )
+    return check_writable(path, what)
 
 
 def read_image(path: str | os.PathLike, *, channels: int | None = None) -> torch.Tensor:
@@ -195,7 +224,10 @@ def write_image(
         kwargs = {"quality": int(quality)} if fmt == "JPEG" else {}
         im.save(buf, format=fmt, **kwargs)
         data = buf.getvalue()
-    atomic_write_bytes(path, data)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        raise InputError(f"cannot write {str(path)!r} ({e.strerror or e})") from e
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

@@ -119,7 +119,8 @@ class _Inputs:
     batched: bool
     numpy: bool
     device: torch.device
-    same: bool  # queries is database
+    same: bool  # queries is database (or a view of the same memory, same layout)
+    self_idx: torch.Tensor | None  # (B, Q) int64: each query's own database index (exclude_self)
 
 
 def _as_tensor(a: Any, name: str) -> tuple[torch.Tensor, bool]:
@@ -142,8 +143,52 @@ def _as_tensor(a: Any, name: str) -> tuple[torch.Tensor, bool]:
     return torch.from_numpy(np.ascontiguousarray(arr)), True
 
 
-def _prepare(queries: Any, database: Any, k: Any, exclude_self: bool) -> _Inputs:
-    same = queries is database
+def _same_points(a: Any, b: Any) -> bool:
+    """``a is b``, or two views of the same memory with the same dtype, shape and strides
+    (``x`` and ``x[:]``): query ``i`` is then database row ``i``. Equal copies are not."""
+    if a is b:
+        return True
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return (
+            a.device == b.device
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and a.stride() == b.stride()
+            and a.data_ptr() == b.data_ptr()
+        )
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return (
+            a.dtype == b.dtype
+            and a.shape == b.shape
+            and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        )
+    return False
+
+
+def _self_indices(self_indices: Any, q: torch.Tensor, n: int, batched: bool) -> torch.Tensor:
+    """``self_indices`` as a ``(Q,)`` or ``(B, Q)`` int64 tensor of database rows in ``0..N-1``."""
+    t, _ = _as_tensor(self_indices, "self_indices")
+    want = tuple(q.shape[:-1])
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise InputError(f"self_indices has dtype {t.dtype}; expected integer database indices")
+    if tuple(t.shape) != want:
+        raise InputError(
+            f"self_indices has shape {tuple(t.shape)}; expected {want}, one database index per query"
+        )
+    t = t.to(device=q.device, dtype=torch.int64)
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n):
+        raise InputError(
+            f"self_indices must lie in 0..{n - 1} (the database rows), got values in "
+            f"{int(t.min())}..{int(t.max())}"
+        )
+    return t if batched else t.unsqueeze(0)
+
+
+def _prepare(
+    queries: Any, database: Any, k: Any, exclude_self: bool, self_indices: Any = None
+) -> _Inputs:
+    same = _same_points(queries, database)
     q, q_np = _as_tensor(queries, "queries")
     x, x_np = _as_tensor(database, "database")
     if q.is_complex() or x.is_complex():
@@ -179,11 +224,20 @@ def _prepare(queries: Any, database: Any, k: Any, exclude_self: bool) -> _Inputs
         raise InputError(f"k must be an integer, got {k!r}")
     k = int(k)
     n = x.shape[-2]
+    self_idx: torch.Tensor | None = None
+    if self_indices is not None and not exclude_self:
+        raise InputError("self_indices is only used with exclude_self=True; pass both or neither")
     if exclude_self:
-        if not same and tuple(q.shape) != tuple(x.shape):
+        if self_indices is not None:
+            self_idx = _self_indices(self_indices, q, n, batched)
+        elif same:
+            nb = q.shape[0] if batched else 1
+            self_idx = torch.arange(n, device=q.device).expand(nb, n)
+        else:
             raise InputError(
-                "exclude_self=True needs queries to be the database (same object or same shape); got "
-                f"queries {tuple(q.shape)} and database {tuple(x.shape)}"
+                "exclude_self=True needs queries to be the database itself (search(x, x, ...)) "
+                "or self_indices= giving each query's own database row; got two different objects "
+                f"(queries {tuple(q.shape)}, database {tuple(x.shape)})"
             )
         if k < 1 or k > n - 1:
             raise InputError(
@@ -196,13 +250,21 @@ def _prepare(queries: Any, database: Any, k: Any, exclude_self: bool) -> _Inputs
         q = q.to(torch.float32)
     if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
         x = x.to(torch.float32)
-    for name, t in (("queries", q), ("database", x)):
-        lo, hi = torch.aminmax(t)  # one pass; NaN propagates
+    for name, t in (("queries", q), ("database", x)) if not same else (("queries", q),):
+        lo, hi = torch.aminmax(t)  # one pass; NaN propagates (once when queries are the database)
         if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
             raise InputError(f"{name} contains NaN or Inf values; remove or replace them first")
     if not batched:
         q, x = q.unsqueeze(0), x.unsqueeze(0)
-    return _Inputs(q=q, x=x, batched=batched, numpy=q_np and x_np, device=q.device, same=same)
+    return _Inputs(
+        q=q,
+        x=x,
+        batched=batched,
+        numpy=q_np and x_np,
+        device=q.device,
+        same=same,
+        self_idx=self_idx,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -393,15 +455,15 @@ def _finish(
     cand_i: torch.Tensor,
     thresh: torch.Tensor | None,
     delta: torch.Tensor | None,
-    self_offset: int | None,
+    self_idx: torch.Tensor | None,
     budget: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Re-rank candidates exactly, certify, and redo uncertified rows by brute force.
 
     ``cand_i (Q, c)``: candidate indices (−1 for "none"); ``thresh (Q,)``: every point *not* in the
     candidate list has an expansion value ≥ ``thresh``, and expansion values are within ``delta``
-    of the true distance (None: no certificate, approximate mode). ``self_offset``: query ``i`` is
-    database row ``self_offset + i``, excluded from its own list.
+    of the true distance (None: no certificate, approximate mode). ``self_idx (Q,)``: query ``i`` is
+    database row ``self_idx[i]``, excluded from its own list (None: nothing excluded).
     """
     n = x.shape[0]
     if n >= 2**31:
@@ -418,7 +480,7 @@ def _finish(
         bad = out_i[:, k - 1] >= n  # approximate mode: rows that found fewer than k points
     if bool(bad.any()):
         rows = torch.nonzero(bad).squeeze(1)
-        self_rows = None if self_offset is None else rows + self_offset
+        self_rows = None if self_idx is None else self_idx[rows]
         if delta is None:  # approximate mode: plain brute force for the few incomplete rows
             bd, bi = _exact_full(q[rows], x, k, self_rows, budget)
         else:
@@ -433,9 +495,11 @@ def _finish(
 
 
 def _torch_candidates(
-    q32: torch.Tensor, x32: torch.Tensor, kk: int, exclude_self: bool, budget: int
+    q32: torch.Tensor, x32: torch.Tensor, kk: int, self_idx: torch.Tensor | None, budget: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``kk`` of the float32 expansion, chunked over queries and database.
+
+    ``self_idx (Q,)``: each query's own database row, left out (None: nothing left out).
 
     Ranks by ``s = q·x − ||x||²/2`` (largest first; one fused ``addmm`` per chunk), so the
     expansion value is ``||q||² − 2 s``. Returns ``(expansion values without ||q||², indices)``,
@@ -461,9 +525,10 @@ def _torch_candidates(
             ne = min(n, ns + nc)
             blk = buf[: qe - qs, : ne - ns]
             torch.addmm(neg_half_xn[:, ns:ne], qb, x32[ns:ne].T, out=blk)
-            if exclude_self:
-                if max(qs, ns) < min(qe, ne):  # this block holds (i, i) entries
-                    blk.diagonal(qs - ns).fill_(-math.inf)
+            if self_idx is not None:
+                own = self_idx[qs:qe]
+                inside = ((own >= ns) & (own < ne)).nonzero().squeeze(1)
+                blk[inside, own[inside] - ns] = -math.inf
             kc = min(kk, ne - ns)
             v, i = torch.topk(blk, kc, dim=1, largest=True, sorted=False)
             if best_v is None:
@@ -482,12 +547,13 @@ def _torch_candidates(
 
 
 def _faiss_candidates(
-    q32: torch.Tensor, x32: torch.Tensor, kk: int, exclude_self: bool
+    q32: torch.Tensor, x32: torch.Tensor, kk: int, self_idx: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-``kk`` of faiss's flat L2 (``||q||² + ||x||² − 2q·x``, float32), self removed."""
+    """Top-``kk`` of faiss's flat L2 (``||q||² + ||x||² − 2q·x``, float32), ``self_idx`` removed."""
     import faiss
 
     dev = q32.device
+    exclude_self = self_idx is not None
     k_search = kk + 1 if exclude_self else kk
     dist: torch.Tensor
     ind: torch.Tensor
@@ -504,15 +570,17 @@ def _faiss_candidates(
         d_, i_ = faiss.knn(qn, xn, k_search)
         dist = torch.from_numpy(d_).to(dev)
         ind = torch.from_numpy(i_).to(torch.int64).to(dev)
-    if exclude_self:
-        dist, ind = _drop_self(dist, ind)
+    if self_idx is not None:
+        dist, ind = _drop_self(dist, ind, self_idx)
     return dist, ind  # faiss values include ||q||² (clamped at 0)
 
 
-def _drop_self(dist: torch.Tensor, ind: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Remove each row's own index (row i is point i); where absent, drop the last column."""
-    nq, c = ind.shape
-    rows = torch.arange(nq, device=ind.device)
+def _drop_self(
+    dist: torch.Tensor, ind: torch.Tensor, self_idx: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Remove each row's own index ``self_idx[i]``; where absent, drop the last column."""
+    c = ind.shape[1]
+    rows = self_idx.to(ind.device)
     if bool((ind[:, 0] == rows).all()):  # the usual case: self first
         return dist[:, 1:], ind[:, 1:]
     is_self = ind == rows.unsqueeze(1)
@@ -605,7 +673,7 @@ def _approx_candidates(
     q32: torch.Tensor,
     x32: torch.Tensor,
     kk: int,
-    exclude_self: bool,
+    self_idx: torch.Tensor | None,
     backend: str,
     nprobe: int | None,
     seed: int,
@@ -614,6 +682,7 @@ def _approx_candidates(
     import faiss
 
     n, d = x32.shape
+    exclude_self = self_idx is not None
     xn = np.ascontiguousarray(x32.detach().cpu().numpy())
     qn = np.ascontiguousarray(q32.detach().cpu().numpy())
     k_search = min(n, kk + 1 if exclude_self else kk)
@@ -638,8 +707,8 @@ def _approx_candidates(
         index.nprobe = cfg.nprobe
         i_ = _ivf_search(index, qn, k_search, cfg)
     ind = torch.from_numpy(np.ascontiguousarray(i_)).to(torch.int64)
-    if exclude_self:
-        ind = _drop_self(torch.zeros_like(ind, dtype=torch.float32), ind)[1]
+    if self_idx is not None:
+        ind = _drop_self(torch.zeros_like(ind, dtype=torch.float32), ind, self_idx.cpu())[1]
     return ind.to(q32.device)
 
 
@@ -663,6 +732,7 @@ def search(
     k: int,
     *,
     exclude_self: bool = False,
+    self_indices: Any = None,
     backend: str = "auto",
     memory_budget: int | None = None,
     approximate: bool = False,
@@ -676,8 +746,13 @@ def search(
         queries: ``(Q, d)`` or batched ``(B, Q, d)`` torch tensor or numpy array.
         database: ``(N, d)`` or ``(B, N, d)``, same kind of batching as ``queries``.
         k: neighbours per query, ``1 ≤ k ≤ N`` (``≤ N − 1`` with ``exclude_self``).
-        exclude_self: queries are the database (same object or same shape); drop each point from
-            its own list — by index, so exact duplicates still find each other at distance 0.
+        exclude_self: drop each query's own point from its list — by index, so exact duplicates
+            still find each other at distance 0. Needs ``queries is database`` (or a view of the same
+            memory with the same layout; query ``i`` is point ``i``) or ``self_indices``; other
+            inputs are refused even when equal, since nothing says which row a query is.
+        self_indices: with ``exclude_self``, the database row of each query, ``(Q,)`` or ``(B, Q)``
+            integers in ``0..N-1`` (e.g. ``arange(N)`` for a copy of the database, or the rows a
+            query subset was taken from).
         backend: ``"auto"`` (fastest exact backend for the device: torch on CUDA and for the
             all-vs-all search with ``exclude_self`` on CPU, else faiss), ``"torch"`` (CPU/CUDA),
             ``"faiss"`` (flat L2 on CPU, GPU faiss when installed and the data is on CUDA), or the
@@ -727,7 +802,7 @@ def search(
 
     Raises:
         InputError: wrong ndim, mismatched d or batch, k out of range, NaN/Inf, empty inputs, unknown
-            backend, exclude_self with different queries and database.
+            backend, exclude_self on two different objects without self_indices, bad self_indices.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -743,7 +818,7 @@ def search(
         raise InputError(
             f"memory_budget={memory_budget} bytes is too small; use at least {_MIN_BUDGET}"
         )
-    inp = _prepare(queries, database, k, exclude_self)
+    inp = _prepare(queries, database, k, exclude_self, self_indices)
     k = int(k)
     nb, nq, d = inp.q.shape
     n = inp.x.shape[1]
@@ -755,6 +830,9 @@ def search(
         inp.device.type == "cpu"
         and exclude_self
         and not inp.batched
+        and nq == n
+        and inp.self_idx is not None
+        and bool((inp.self_idx[0] == torch.arange(n)).all())
         and (inp.same or torch.equal(inp.q, inp.x))
         and kk < n - 1
         and symmetric_usable(n, kk, budget)
@@ -765,7 +843,6 @@ def search(
     matmul_prec = torch.get_float32_matmul_precision()
     out_d = torch.empty((nb, nq, k), dtype=torch.float32, device=inp.device)
     out_i = torch.empty((nb, nq, k), dtype=torch.int64, device=inp.device)
-    self_off = 0 if exclude_self else None
     sym = backend == "torch" and sym_ok
     try:
         torch.set_float32_matmul_precision("highest")  # no TF32 in the candidate products
@@ -773,19 +850,20 @@ def search(
             q, x = inp.q[b], inp.x[b]
             q32 = q if q.dtype == torch.float32 else q.to(torch.float32)
             x32 = x if x.dtype == torch.float32 else x.to(torch.float32)
+            sidx = None if inp.self_idx is None else inp.self_idx[b]
             if backend in APPROXIMATE_BACKENDS:
-                ci = _approx_candidates(q32, x32, k, exclude_self, backend, nprobe, seed, nlist)
-                dd, ii = _finish(q, x, k, ci, None, None, self_off, budget)
+                ci = _approx_candidates(q32, x32, k, sidx, backend, nprobe, seed, nlist)
+                dd, ii = _finish(q, x, k, ci, None, None, sidx, budget)
             else:
                 qsq = _sqnorms(q32).to(torch.float64)
                 if backend == "faiss":
-                    vals, ci = _faiss_candidates(q32, x32, kk, exclude_self)
+                    vals, ci = _faiss_candidates(q32, x32, kk, sidx)
                     thresh = vals.max(1).values.to(torch.float64)
                 elif sym:
                     vals, ci = symmetric_candidates(x32, kk, budget)
                     thresh = vals.max(1).values.to(torch.float64)
                 else:
-                    vals, ci = _torch_candidates(q32, x32, kk, exclude_self, budget)
+                    vals, ci = _torch_candidates(q32, x32, kk, sidx, budget)
                     thresh = vals.max(1).values.to(torch.float64) + qsq
                 if kk >= (n - 1 if exclude_self else n):
                     thresh = torch.full_like(thresh, math.inf)  # every point is a candidate
@@ -796,7 +874,7 @@ def search(
                 if sym:
                     extra += 2  # the symmetric values also round ‖x_i‖² + ‖x_j‖²
                 delta = (d + extra) * _U32 * 1.01 * (qsq.sqrt() + xmax) ** 2
-                dd, ii = _finish(q, x, k, ci, thresh, delta, self_off, budget)
+                dd, ii = _finish(q, x, k, ci, thresh, delta, sidx, budget)
             out_d[b] = dd.to(torch.float32)
             out_i[b] = ii
     finally:

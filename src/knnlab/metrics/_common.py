@@ -11,6 +11,7 @@ from knnlab.errors import InputError
 
 __all__ = ["as_features", "ball_membership", "exact_sq_dist", "kth_radii"]
 
+_U32 = 2.0**-24  # unit roundoff of float32
 # Default bytes for the temporary (points x centres) blocks of the ball test.
 _DEFAULT_BUDGET = 512 * 2**20
 
@@ -80,15 +81,20 @@ def ball_membership(
     radii: torch.Tensor,
     *,
     count: bool = False,
+    strict: bool = False,
     memory_budget: int | None = None,
 ) -> torch.Tensor:
     """For each point, whether it lies in any ball ``||p - c_j||² <= radii[j]`` (``count=False``,
-    bool) or in how many (``count=True``, int64). Membership uses ``<=``.
+    bool) or in how many (``count=True``, int64). Closed balls (``<=``) by default, open balls
+    (``<``) with ``strict=True``.
 
     Chunked over points and centres: never more than ``memory_budget`` bytes of temporaries. A
     float32 GEMM decides every pair farther than a safety margin from its ball's boundary; pairs
     inside the margin are recomputed exactly in float64 (direct differences), so ties — equal
-    points, a point exactly at the radius — follow the exact ``<=``.
+    points, a point exactly at the radius — follow the exact ``<=`` (or ``<``). The margin is the
+    worst-case float32 error of the expansion at the feature dimension ``d``,
+    ``(d + 8)·u·1.01·(‖p‖ + ‖c‖)²`` (``u = 2⁻²⁴``; Higham's ``γ_{d+2}`` for ``‖p‖² + ‖c‖² − 2 p·c``
+    plus the float32 rounding of the centred inputs, their norms and the radius).
     """
     budget = _DEFAULT_BUDGET if memory_budget is None else int(memory_budget)
     dev = points.device
@@ -108,18 +114,17 @@ def ball_membership(
     pn = (p32.to(torch.float64) ** 2).sum(1)
     cn = (c32.to(torch.float64) ** 2).sum(1)
     rad32 = radii.to(torch.float32)
-    # float32 error of |p|^2 + |c|^2 - 2 p.c is a few ulps of (|p|^2 + |c|^2) times sqrt(d);
-    # 1e-4 relative (+ absolute floor) is a wide safety band (see _ball_blocks).
     # ~ 4 bytes (d2) + 3 bools + a few float temporaries per pair
     per_pair = 24
     cb = int(min(m, max(1024, budget // (per_pair * 4096))))
     pb = int(max(1, min(n, budget // (per_pair * cb))))
-    pn32 = pn.to(torch.float32)
-    cn32 = cn.to(torch.float32)
+    gamma = (points.shape[1] + 8) * _U32 * 1.01
     prec = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")  # no TF32: the margin assumes float32 products
     try:
-        _ball_blocks(points, centers, radii, p32, c32, pn32, cn32, rad32, result, count, pb, cb)
+        _ball_blocks(
+            points, centers, radii, p32, c32, pn, cn, rad32, result, count, strict, gamma, pb, cb
+        )
     finally:
         torch.set_float32_matmul_precision(prec)
     return result
@@ -131,16 +136,22 @@ def _ball_blocks(
     radii: torch.Tensor,
     p32: torch.Tensor,
     c32: torch.Tensor,
-    pn32: torch.Tensor,
-    cn32: torch.Tensor,
+    pn: torch.Tensor,
+    cn: torch.Tensor,
     rad32: torch.Tensor,
     result: torch.Tensor,
     count: bool,
+    strict: bool,
+    gamma: float,
     pb: int,
     cb: int,
 ) -> None:
+    """``pn, cn``: float64 squared norms of the centred float32 points and centres."""
     n, m = p32.shape[0], c32.shape[0]
-    rel = 1e-4
+    pn32, cn32 = pn.to(torch.float32), cn.to(torch.float32)
+    # error bound per pair: gamma (‖p‖ + ‖c‖)², plus the float32 rounding of the radius
+    pr = pn.sqrt().to(torch.float32)
+    cr = cn.sqrt().to(torch.float32)
     for ps in range(0, n, pb):
         pe = min(n, ps + pb)
         P = p32[ps:pe]
@@ -150,8 +161,9 @@ def _ball_blocks(
             if not count and bool(acc.all()):
                 break
             d2 = torch.addmm(pn32[ps:pe, None] + cn32[None, cs:ce], P, c32[cs:ce].T, alpha=-2.0)
-            margin = rel * (pn32[ps:pe, None] + cn32[None, cs:ce]) + 1e-6
             r = rad32[None, cs:ce]
+            margin = (pr[ps:pe, None] + cr[None, cs:ce]).square_().mul_(gamma)
+            margin.add_(r.abs() * (4 * _U32) + 1e-30)
             sure = d2 < r - margin
             unsure = (d2 - r).abs_() <= margin
             if count:
@@ -161,7 +173,8 @@ def _ball_blocks(
                 unsure &= ~acc[:, None]
             pi, ci = torch.nonzero(unsure, as_tuple=True)
             if pi.numel():
-                ex = exact_sq_dist(points, centers, pi + ps, ci + cs) <= radii[ci + cs]
+                exd = exact_sq_dist(points, centers, pi + ps, ci + cs)
+                ex = exd < radii[ci + cs] if strict else exd <= radii[ci + cs]
                 if count:
                     acc.index_add_(0, pi, ex.to(torch.int64))
                 else:

@@ -3,15 +3,22 @@
 * :func:`precision_recall` — improved precision and recall (Kynkäänniemi et al., NeurIPS 2019):
   each sample's ball has radius = distance to its k-th nearest neighbour in its own set (self
   excluded, ``k = 3`` by default); precision = share of fake samples inside at least one real ball,
-  recall = share of real samples inside at least one fake ball. Membership is ``<=``.
+  recall = share of real samples inside at least one fake ball.
 * :func:`density_coverage` — density and coverage (Naeem et al., ICML 2020), real balls only
   (``k = 5``): density = ``1/(k M) * sum_j #{i : fake_j in B(real_i)}``, coverage = share of real
   samples whose ball contains at least one fake sample.
 
+**Tie rule** (a sample exactly on a ball's boundary), as in each metric's reference code:
+precision and recall count it (closed balls, ``d <= r``: Kynkäänniemi et al.,
+kynkaat/improved-precision-and-recall-metric, ``distance_batch <= self.D``); density and coverage
+do not (open balls, ``d < r``: Naeem et al., clovaai/generative-evaluation-prdc,
+``distance_real_fake < radii``). Note that the prdc package also computes precision and recall
+with ``<``; here they follow their own paper's code.
+
 Everything is memory-bounded: radii through :func:`knnlab.knn.search` (the ``(N, k)`` result
 only), ball tests chunked over fake × real blocks compared against the radii — no N × M matrix is
 ever built, so 50k × 50k runs in a few hundred MiB. Radii and boundary cases are evaluated exactly
-in float64, so ties (duplicate points, a sample exactly at a radius) follow ``<=`` exactly.
+in float64, so ties (duplicate points, a sample exactly at a radius) follow the tie rule exactly.
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ def precision_recall(
     backend: str = "auto",
     memory_budget: int | None = None,
 ) -> tuple[float, float]:
-    """Improved precision and recall ``(precision, recall)`` of ``fake`` w.r.t. ``real`` features."""
+    """Improved precision and recall ``(precision, recall)`` of ``fake`` w.r.t. ``real`` features.
+
+    Closed balls: a sample exactly at a radius is inside (see the tie rule)."""
     r = as_features(real, "real", min_rows=2)
     f = as_features(fake, "fake", min_rows=2).to(r.device)
     _check_pair(r, f)
@@ -61,13 +70,13 @@ def _density_coverage_from_radii(
 ) -> tuple[float, float]:
     from knnlab import knn
 
-    counts = ball_membership(f, r, r_rad, count=True, memory_budget=memory_budget)
+    counts = ball_membership(f, r, r_rad, count=True, strict=True, memory_budget=memory_budget)
     density = float(counts.double().sum() / (k * f.shape[0]))
     _, nn = knn.search(r, f, 1, backend=backend, memory_budget=memory_budget)
     nn_t = torch.as_tensor(nn).to(r.device)[:, 0].long()
     rows = torch.arange(r.shape[0], device=r.device)
     d_nn = exact_sq_dist(r, f, rows, nn_t)
-    coverage = float((d_nn <= r_rad).double().mean())
+    coverage = float((d_nn < r_rad).double().mean())
     return density, coverage
 
 
@@ -79,7 +88,9 @@ def density_coverage(
     backend: str = "auto",
     memory_budget: int | None = None,
 ) -> tuple[float, float]:
-    """Density and coverage ``(density, coverage)`` (Naeem et al. 2020) from feature matrices."""
+    """Density and coverage ``(density, coverage)`` (Naeem et al. 2020) from feature matrices.
+
+    Open balls: a fake sample exactly at a real sample's radius is outside (see the tie rule)."""
     r = as_features(real, "real", min_rows=2)
     f = as_features(fake, "fake", min_rows=1).to(r.device)
     _check_pair(r, f)

@@ -30,7 +30,7 @@ def _tile(tile: int) -> int | None:
     "--output",
     type=click.Path(path_type=Path),
     required=True,
-    help="Output image, or a folder when INPUT is a folder.",
+    help="Output image, or a folder when INPUT is a folder (written all at once; see below).",
 )
 @click.option(
     "--sigma", type=float, required=True, help="Noise level on the 0-255 scale (e.g. 25)."
@@ -66,13 +66,26 @@ def denoise(
     \b
     The default model is the N³Net authors' published checkpoint for SIGMA (25, 50 or 70),
     licensed for non-commercial research and education only.
+
+    \b
+    Every input is read and checked before any work. A folder is all or nothing: its PNGs are
+    built in a temporary sibling folder that becomes OUTPUT only when every image is done, so
+    a failure or a kill leaves no half-filled OUTPUT. An OUTPUT folder of an earlier knnlab run
+    is replaced whole; an existing folder holding other files is refused (choose a new or an
+    empty folder).
     """
     from knnlab.data import list_images, read_image, write_image
+    from knnlab.data.images import check_output_image
+    from knnlab.io_utils import RUN_MARKER, atomic_dir
     from knnlab.n3.denoise import load_denoiser
+    from knnlab.progress import progress
 
     if not input_path.exists():
         raise InputError(f"INPUT {str(input_path)!r} does not exist")
-    if input_path.is_dir():
+    if overlap < 0:
+        raise InputError(f"--overlap {overlap}: must be at least 0")
+    folder = input_path.is_dir()
+    if folder:
         files = list_images(input_path)
         if not files:
             raise InputError(f"INPUT folder {str(input_path)!r} holds no images")
@@ -80,20 +93,40 @@ def denoise(
             raise InputError(
                 f"-o {str(output)!r}: INPUT is a folder, so the output must be a folder"
             )
-        pairs = [(f, output / (f.stem + ".png")) for f in files]
+        if output.resolve() == input_path.resolve():
+            raise InputError(f"-o {str(output)!r} is INPUT itself; choose another folder")
+        if output.is_dir() and any(output.iterdir()) and not (output / RUN_MARKER).exists():
+            raise InputError(
+                f"-o {str(output)!r}: the folder holds files that knnlab did not write; the "
+                "output folder is written as a whole, so choose a new or an empty folder"
+            )
+        names = [f.stem + ".png" for f in files]
+        clash = sorted({n for n in names if names.count(n) > 1})
+        if clash:
+            raise InputError(
+                f"INPUT folder {str(input_path)!r}: several images would be written as {clash}"
+            )
+        pairs = [(f, n) for f, n in zip(files, names, strict=True)]
     else:
         if output.is_dir():
             output = output / (input_path.stem + ".png")
-        pairs = [(input_path, output)]
+        pairs = [(input_path, str(output))]
     images = [(src, dst, read_image(src)) for src, dst in pairs]
     den = load_denoiser(model, sigma, device=_device(device), tile=_tile(tile), overlap=overlap)
     for src, _, img in images:  # fail before any work
         den.check_size(img.shape[-2], img.shape[-1], what=str(src))
-    from knnlab.progress import progress
-
-    for src, dst, img in progress(images, desc="denoise", total=len(images)):
-        write_image(dst, den(img))
-        click.echo(f"{src} -> {dst}")
+    if not folder:
+        check_output_image(output, what="-o")
+        ((src, _, img),) = images
+        write_image(output, den(img))
+        click.echo(f"{src} -> {output}")
+        return
+    with atomic_dir(output) as tmp:
+        for _src, name, img in progress(images, desc="denoise", total=len(images)):
+            write_image(tmp / name, den(img))
+    for src, name, _ in images:
+        click.echo(f"{src} -> {output / name}")
+    click.echo(f"wrote {len(images)} images to {output}")
 
 
 @click.command(name="denoise")
@@ -145,8 +178,11 @@ def eval_denoise(
     Noise is drawn per image from a seed made of --seed and the file name (the same noise for every
     model, σ-independent pattern); nothing is clipped unless --clip-output.
     """
+    from knnlab.io_utils import check_writable
     from knnlab.n3.evaluate import evaluate, format_table
 
+    if out is not None:
+        check_writable(out, what="--out")
     names = list(models) + [b.strip() for b in baselines.split(",") if b.strip()]
     result = evaluate(
         names,

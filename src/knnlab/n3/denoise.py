@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from knnlab.errors import DataNotFoundError, InputError
+from knnlab.errors import DataNotFoundError, InputError, KnnlabError
 from knnlab.progress import progress
 
 __all__ = [
@@ -134,11 +134,27 @@ def load_model(path: str | Path, *, map_location="cpu") -> nn.Module:
             f"--model {str(path)!r}: not a known model name and not a folder with config.json; use "
             "n3net-official, bm3d, or a folder written by `knnlab train denoise` / save_pretrained"
         )
-    kind = json.loads(cfg.read_text()).get("model_type")
+    try:
+        raw = json.loads(cfg.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"--model {str(path)!r}: {cfg.name} is not valid JSON ({e})") from e
+    kind = raw.get("model_type") if isinstance(raw, dict) else None
     classes: dict[str, Any] = {"N3Net": N3Net, "DnCNN": DnCNN}
     if kind not in classes:
-        raise InputError(f"{cfg}: model_type {kind!r} is not one of {sorted(classes)}")
-    return classes[kind].from_pretrained(folder, map_location=map_location)
+        raise InputError(
+            f"--model {str(path)!r}: {cfg.name} has model_type {kind!r}, not one of {sorted(classes)}"
+        )
+    from safetensors import SafetensorError
+
+    try:
+        return classes[kind].from_pretrained(folder, map_location=map_location)
+    except KnnlabError as e:
+        raise type(e)(f"--model {str(path)!r}: {e}") from e
+    except (SafetensorError, TypeError, ValueError, OSError) as e:
+        # wrong field types in config.json, a truncated or corrupt model.safetensors
+        raise InputError(
+            f"--model {str(path)!r}: cannot load the model ({type(e).__name__}: {e})"
+        ) from e
 
 
 @dataclass
@@ -162,7 +178,8 @@ class Denoiser:
         if min(h, w) < self.min_size:
             raise InputError(
                 f"{what} is {h}×{w}; {self.name} needs at least {self.min_size}×{self.min_size} "
-                "pixels; pad or upscale it, or use --model bm3d"
+                "pixels; pad or upscale it"
+                + (", or use --model bm3d" if self.name != "bm3d" else "")
             )
 
     @torch.no_grad()
@@ -233,7 +250,10 @@ def load_denoiser(
     key = str(name)
     if key.lower() == "bm3d":
         # BM3D runs on the CPU on whole images; it needs no tiling
-        return Denoiser("bm3d", sigma, _bm3d_fn(sigma), tile=None, device=torch.device("cpu"))
+        # the bm3d package fails on images under 9×9 (its 8×8 blocks; a crash at exactly 8)
+        return Denoiser(
+            "bm3d", sigma, _bm3d_fn(sigma), min_size=9, tile=None, device=torch.device("cpu")
+        )
     if key.lower() == "dncnn":
         raise DataNotFoundError(
             "--model dncnn: there are no published DnCNN weights here; train one with "

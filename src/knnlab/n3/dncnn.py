@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from knnlab.errors import InputError
 from knnlab.hub import PretrainedMixin
 
 __all__ = ["DnCNN", "DnCNNConfig", "dncnn_batchnorm_init"]
@@ -61,9 +62,9 @@ class DnCNN(PretrainedMixin, nn.Module):
         if overrides:
             config = DnCNNConfig(**{**config.__dict__, **overrides})
         if config.depth < 2:
-            raise ValueError(f"DnCNN depth={config.depth}: needs at least 2 convolutions")
+            raise InputError(f"DnCNN depth={config.depth}: needs at least 2 convolutions")
         if config.kernel_size % 2 != 1:
-            raise ValueError(f"DnCNN kernel_size={config.kernel_size}: must be odd")
+            raise InputError(f"DnCNN kernel_size={config.kernel_size}: must be odd")
         self.config = config
         c, f, ks = config, config.features, config.kernel_size
         pad = ks // 2

@@ -74,8 +74,12 @@ class DenoiseTrainConfig:
             raise InputError(f"--budget-steps {self.budget_steps}: must be at least 1")
         if self.model == "n3net" and self.patch_size < 76:
             raise InputError(f"--patch-size {self.patch_size}: N3Net needs at least 76")
-        if self.sigma <= 0:
-            raise InputError(f"--sigma {self.sigma}: must be positive")
+        if not (math.isfinite(self.sigma) and self.sigma > 0):
+            raise InputError(f"--sigma {self.sigma}: must be a positive number (0-255 scale)")
+        if self.bn_batches < 1:
+            raise InputError(f"--bn-batches {self.bn_batches}: must be at least 1")
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise InputError(f"--eval-limit {self.eval_limit}: must be at least 1")
 
     @property
     def full_steps(self) -> int:
