@@ -43,7 +43,7 @@ def test_shapes_gray_and_other_sizes() -> None:
         g = torch.rand(2, 1, 64, 64)
         torch.testing.assert_close(net.features(g), net.features(g.expand(-1, 3, -1, -1)))
         assert tuple(net.features(torch.rand(2, 3, 100, 90)).shape) == (2, 32)
-    with pytest.raises(InputError, match="channels|shape"):
+    with pytest.raises(InputError, match=r"channels|shape"):
         net.features(torch.rand(2, 4, 64, 64))
 
 
@@ -89,7 +89,9 @@ def test_missing_and_corrupt_weights(tmp_path: Path, monkeypatch) -> None:
     import knnlab.metrics.features.faces as faces
 
     monkeypatch.setattr(faces, "BUILTIN_FACE_DIR", tmp_path)
-    with pytest.raises(DataNotFoundError, match="model.safetensors.*sha256.*knnlab train features"):
+    with pytest.raises(
+        DataNotFoundError, match=r"model\.safetensors.*sha256.*knnlab train features"
+    ):
         faces.builtin_face_network()
     monkeypatch.setattr(faces, "FACE_WEIGHTS_SHA256", "0" * 64)
     FaceIdentityNet(FaceFeatureConfig(width=8)).save_pretrained(tmp_path)
