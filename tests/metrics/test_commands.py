@@ -242,6 +242,12 @@ def test_missing_weights_name_file_sha256_and_source(
     line = _one_line_error(code, err)
     assert "no_face_weights/model.safetensors" in line and "sha256" in line
     assert "knnlab train features" in line
+    import knnlab.metrics.features.mnist as mnist
+
+    monkeypatch.setattr(mnist, "BUILTIN_CLASSIFIER_DIR", tmp_path / "no_mnist_weights")
+    code, _, err = _run([str(real), str(fake), "--features", "mnist", "--no-cache"], capsys)
+    line = _one_line_error(code, err)
+    assert "no_mnist_weights/model.safetensors" in line and "sha256 eb638288" in line
     # Inception's published weights, looked up in empty folders
     monkeypatch.setenv("KNNLAB_WEIGHTS", str(tmp_path))
     monkeypatch.setenv("KNNLAB_CACHE", str(tmp_path / "cache"))
@@ -249,3 +255,13 @@ def test_missing_weights_name_file_sha256_and_source(
     line = _one_line_error(code, err)
     assert "pt_inception-2015-12-05-6726825d.pth" in line and "sha256" in line
     assert "https://github.com/mseitzer/pytorch-fid/releases" in line
+
+
+def test_named_mnist_weights_checksum() -> None:
+    import hashlib
+
+    from knnlab.metrics.features import MNIST_WEIGHTS_SHA256
+    from knnlab.metrics.features.mnist import BUILTIN_CLASSIFIER_DIR
+
+    data = (BUILTIN_CLASSIFIER_DIR / "model.safetensors").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == MNIST_WEIGHTS_SHA256

@@ -29,6 +29,7 @@ from knnlab.metrics.features.weights import download_weights, load_state_dict
 
 __all__ = [
     "FEATURE_NETWORKS",
+    "MNIST_WEIGHTS_SHA256",
     "FIDInceptionV3",
     "FaceIdentityNet",
     "FeatureNetwork",
@@ -63,6 +64,26 @@ class FeatureNetwork:
     load: Callable[[torch.device, str | None], Any]
 
 
+# sha256 of the shipped knnlab/assets/mnist_classifier/model.safetensors (named when it is missing)
+MNIST_WEIGHTS_SHA256 = "eb638288dc8e24cae56f125a4619d424daeaf53cb55205b78109a4c88ea491a2"
+
+
+def _mnist(device: torch.device, weights: str | None) -> Any:
+    from knnlab.errors import DataNotFoundError
+    from knnlab.metrics.features.mnist import BUILTIN_CLASSIFIER_DIR
+
+    if weights is not None:
+        return _load_mnist(weights, device)
+    path = BUILTIN_CLASSIFIER_DIR / "model.safetensors"
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"MNIST classifier weights not found: {path} (sha256 {MNIST_WEIGHTS_SHA256}); "
+            "reinstall knnlab, or rebuild them with `knnlab train gan --classifier-only --out "
+            f"{BUILTIN_CLASSIFIER_DIR.parent}`"
+        )
+    return builtin_classifier(device)
+
+
 def _faces(device: torch.device, weights: str | None) -> Any:
     from knnlab.metrics.features.faces import FaceIdentityNet, builtin_face_network
 
@@ -94,9 +115,7 @@ FEATURE_NETWORKS: dict[str, FeatureNetwork] = {
         28,
         1,
         False,
-        lambda device, weights: (
-            builtin_classifier(device) if weights is None else _load_mnist(weights, device)
-        ),
+        _mnist,
     ),
     "faces": FeatureNetwork("faces", FACE_FEATURES_LABEL, 64, 3, True, _faces),
 }
