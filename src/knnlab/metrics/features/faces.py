@@ -16,7 +16,10 @@ Training (:func:`train_face_features`, ``knnlab train features --data CelebA6000
 of ``manifest.tsv`` (4 800 images, 24 per identity), random horizontal flips and ±4 px shifts,
 AdamW with a cosine schedule and label smoothing, on the shared loop :class:`knnlab.train.Trainer`;
 accuracy is reported on the held-out validation + test splits (1 200 images, 6 per identity).
-The shipped weights (``knnlab/assets/face_features/``) are checked against
+The shipped weights (``knnlab/assets/face_features/``, 2.2 MB, 545k parameters) are
+``OUT/model`` of ``knnlab train features --data CelebA6000 --out OUT`` (1 600 steps of batch 64,
+seed 0, 1 thread: 7.2 min of CPU time, 44 min wall on a shared 2-core machine); held-out identity
+accuracy 0.414 (1 200 faces; chance 0.005), train accuracy 0.730. They are checked against
 :data:`FACE_WEIGHTS_SHA256` when they load.
 """
 
@@ -56,7 +59,7 @@ log = logging.getLogger(__name__)
 BUILTIN_FACE_DIR = Path(__file__).resolve().parents[2] / "assets" / "face_features"
 FACE_FEATURES_LABEL = "CelebA-identity features (knnlab)"
 # sha256 of the shipped knnlab/assets/face_features/model.safetensors
-FACE_WEIGHTS_SHA256 = ""
+FACE_WEIGHTS_SHA256 = "3bb05e693da6e6477f16f040e669a64b32e63d8abc6b9c2221df8b82a2ed0bd3"
 
 # per-channel mean/std of the CelebA6000 train split at 64×64 (inputs are standardised with them)
 _MEAN = (0.521, 0.430, 0.379)
@@ -140,7 +143,7 @@ def builtin_face_network(device: str | torch.device = "cpu") -> FaceIdentityNet:
     path = BUILTIN_FACE_DIR / WEIGHTS_NAME
     how = (
         "reinstall knnlab, or rebuild them with `knnlab train features --data CelebA6000 "
-        f"--out {BUILTIN_FACE_DIR}`"
+        f"--out DIR` and copy DIR/model/* to {BUILTIN_FACE_DIR}"
     )
     if not path.is_file():
         raise DataNotFoundError(
