@@ -66,7 +66,10 @@ def test_command_equals_library_on_independent_features(folders, tmp_path, capsy
         capsys,
     )  # fmt: skip
     assert code == 0
-    assert "MNIST-classifier features (knnlab)" in out and "resize clean" in out
+    assert out.splitlines()[0] == (
+        "features: MNIST-classifier features (knnlab); input 28 px, resize clean: "
+        "PIL bicubic on uint8, antialiased (clean-fid)"
+    )
     r, f = _reference_features(real, 16), _reference_features(fake, 16)
     res = json.loads(out_json.read_text())
     m = res["metrics"]
@@ -129,6 +132,7 @@ def test_npz_inputs(tmp_path, capsys) -> None:
          str(out_json)], capsys,
     )  # fmt: skip
     assert code == 0, out
+    assert out.splitlines()[0] == "features: features from .npz files"  # no image protocol
     m = json.loads(out_json.read_text())["metrics"]
     a32 = a.astype(np.float32)
     assert m["fid"] == pytest.approx(fid(a32, b), rel=1e-9)

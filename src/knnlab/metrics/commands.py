@@ -200,10 +200,11 @@ def metrics(
 def format_result(result: dict) -> list[str]:
     """The lines the command prints: the protocol, then one metric a line."""
     p = result["protocol"]
-    res = f"{p['resolution']} px" if p["resolution"] else "native size"
-    lines = [
-        f"features: {p['label']}; input {res}, resize {p['resize']} ({_RESIZE_TEXT[p['resize']]})"
-    ]
+    head = f"features: {p['label']}"
+    if p.get("resize"):
+        res = f"{p['resolution']} px" if p.get("resolution") else "native size"
+        head += f"; input {res}, resize {p['resize']}: {_RESIZE_TEXT.get(p['resize'], '')}"
+    lines = [head]
     for side in ("real", "fake"):
         s = result[side]
         how = {"cache": f"cached {s.get('cache')}", "npz": "from .npz"}.get(

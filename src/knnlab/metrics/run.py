@@ -146,14 +146,13 @@ def run_metrics(real: str, fake: str, cfg: MetricsConfig) -> dict[str, Any]:
             if len(x) <= cfg.k_hub:
                 raise InputError(f"--k-hub {cfg.k_hub}: {side} has only {len(x)} samples")
             m[f"hubness_{side}"] = hubness_stats(x, cfg.k_hub)
-    label = rp.get("label") or fp.get("label") or net.label
-    if rp.get("from") == "npz" and fp.get("from") == "npz":
-        label = rp.get("label") or fp.get("label") or "features from .npz files"
+    both_npz = rp.get("from") == "npz" and fp.get("from") == "npz"
+    stored = rp if rp.get("label") else fp  # a .npz written by this command keeps its protocol
     protocol = {
-        "network": net.name,
-        "label": label,
-        "resolution": net.resolution,
-        "resize": cfg.resize,
+        "network": stored.get("network") if both_npz else net.name,
+        "label": stored.get("label") or ("features from .npz files" if both_npz else net.label),
+        "resolution": stored.get("resolution") if both_npz else net.resolution,
+        "resize": stored.get("resize") if both_npz else cfg.resize,
         "k_pr": cfg.k_pr,
         "k_dc": cfg.k_dc,
         "k_hub": cfg.k_hub,
