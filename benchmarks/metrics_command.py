@@ -10,6 +10,22 @@ twice: ``cold`` (features computed, cache written) and ``cached`` (features read
 Prints wall time and peak RSS of each run. The features of a set are streamed ``--batch-size``
 images at a time, so the peak RSS does not grow with N beyond the (N, 128) float32 feature matrix.
 
+Measured here (N = 10 000, batch 100, 1 thread, a 2-core AMD EPYC shared with other jobs, load
+average ~20; torch 2.13.0+cpu), ``python benchmarks/metrics_command.py``:
+
+=========================================  ======  ============
+run                                        wall s  peak RSS MiB
+=========================================  ======  ============
+cold (--fid --kid --prdc, features + cache)  273.0           686
+cached (--fid --kid --prdc)                  156.6           686
+cold, --fid only, --no-cache                 145.7           283
+=========================================  ======  ============
+
+The 283 MiB of the ``--fid`` run is the same as for 300 images (287 MiB): streaming keeps the feature
+pass flat; the ~400 MiB more of the full run is the k-NN search of P/R/D/C and KID's 1000 x 1000
+kernel blocks, over the (10 000, 128) features. CPU time of the cold run: 18 s user + 8 s system
+(the rest of the wall time was waiting for the shared cores).
+
 Usage::
 
     python benchmarks/metrics_command.py               # N = 10 000 (~2-4 min on 2 shared cores)
