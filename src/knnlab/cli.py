@@ -115,12 +115,15 @@ def _attach() -> None:
     from knnlab.bright.ldm_commands import sample_bright
     from knnlab.data.commands import data
     from knnlab.hubness.commands import experiment_hubness, train_gan
+    from knnlab.metrics.commands import metrics, train_features
     from knnlab.n3.commands import denoise, eval_denoise, train_denoise
 
     cli.add_command(data)
     cli.add_command(denoise)
     train.add_command(train_denoise)
     train.add_command(train_gan)
+    train.add_command(train_features)
+    cli.add_command(metrics)
     eval_.add_command(eval_denoise)
     experiment.add_command(experiment_hubness)
     sample.add_command(sample_bright)
