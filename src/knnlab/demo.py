@@ -36,6 +36,12 @@ def _denoise() -> SectionFn:
     return section
 
 
+def _real_noise() -> SectionFn:
+    from knnlab.n3.real.demo import section
+
+    return section
+
+
 def _hubness() -> SectionFn:
     from knnlab.hubness.demo import section
 
@@ -46,6 +52,7 @@ def _hubness() -> SectionFn:
 SECTIONS: dict[str, Callable[[], SectionFn]] = {
     "knn": _knn,
     "denoise": _denoise,
+    "real-noise": _real_noise,
     "hubness": _hubness,
 }
 

@@ -180,7 +180,9 @@ def eval_denoise(
     from knnlab.n3.evaluate import evaluate, format_table
 
     names = list(models) + [b.strip() for b in baselines.split(",") if b.strip()]
-    if nlf or "n3net-real" in names or dataset.lower() in ("polyu", "cc15"):
+    from knnlab.n3.real.denoise import is_real_model
+
+    if nlf or any(map(is_real_model, names)) or dataset.lower() in ("polyu", "cc15"):
         from knnlab.n3.real.commands import eval_real
 
         eval_real(

@@ -119,19 +119,26 @@ def eval_real(
 @click.option(
     "--polyu-limit",
     type=int,
-    default=5,
+    default=6,
     show_default=True,
     help="Evenly spaced PolyU images (0: all 100).",
 )
 @click.option(
-    "--cc15-limit", type=int, default=5, show_default=True, help="CC15 images (0: all 15)."
+    "--cc15-limit", type=int, default=4, show_default=True, help="CC15 images (0: all 15)."
 )
 @click.option(
     "--bsd68-limit",
     type=int,
-    default=4,
+    default=3,
     show_default=True,
     help="BSD68 images for the synthetic rows (0: all 68).",
+)
+@click.option(
+    "--crop",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Score the centre CROP×CROP of every image (0: whole images).",
 )
 @click.option(
     "--ship", is_flag=True, help="Copy the trained N³Net-real to knnlab/assets/n3net_real."
@@ -147,6 +154,7 @@ def experiment_real_noise(
     polyu_limit: int,
     cc15_limit: int,
     bsd68_limit: int,
+    crop: int,
     ship: bool,
     seed: int,
     device: str,
@@ -174,6 +182,7 @@ def experiment_real_noise(
         polyu_limit=polyu_limit or None,
         cc15_limit=cc15_limit or None,
         bsd68_limit=bsd68_limit or None,
+        crop=crop or None,
         ship=ship,
     )
     res = run_real_noise(cfg, device=resolve_device(device))

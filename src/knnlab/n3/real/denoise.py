@@ -28,6 +28,7 @@ __all__ = [
     "B_RANGE",
     "N3NET_REAL_DIR",
     "RealDenoiser",
+    "is_real_model",
     "load_real_denoiser",
 ]
 
@@ -84,6 +85,22 @@ class RealDenoiser:
             y = denoise_tiled(self.model, x, tile=self.tile, overlap=self.overlap)
             outs.append(y[0, 0])
         return torch.stack(outs).to(noisy.device, noisy.dtype)
+
+
+def is_real_model(name: str | Path) -> bool:
+    """``"n3net-real"``, or a model folder whose ``config.json`` says 3 input channels (image, a, b)."""
+    import json
+
+    if str(name) == "n3net-real":
+        return True
+    folder = Path(name)
+    if (folder / "model" / "config.json").is_file():
+        folder = folder / "model"
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(cfg, dict) and cfg.get("in_channels") == 3
 
 
 def load_real_denoiser(

@@ -13,7 +13,8 @@ Protocol:
   (:func:`~knnlab.n3.real.denoise.load_real_denoiser`); ``bm3d`` with ``σ = sqrt(a·m + b)`` per channel
   from the estimator at the channel's mean ``m``; ``n3net-official``: the published Gaussian N³Net whose
   σ (25, 50 or 70) is nearest to that estimated σ.
-- ``limit``: an evenly spaced subset of the sorted image list (so that every camera of PolyU is in it).
+- ``limit``: an evenly spaced subset of the sorted image list (so that every camera of PolyU is in it);
+  ``crop``: score the centre ``crop × crop`` of every image only (to fit a CPU budget).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from knnlab.progress import progress
 
 __all__ = [
     "REAL_SETS",
+    "centre_crop",
     "evaluate_real",
     "evenly_spaced",
     "format_real_table",
@@ -72,8 +74,21 @@ def _folder(dataset: str | Path) -> tuple[str, Path]:
     return str(folder), folder
 
 
+def centre_crop(x: torch.Tensor, crop: int | None) -> torch.Tensor:
+    """The centre ``crop × crop`` of ``(C, H, W)`` (the whole image when ``crop`` is None or larger)."""
+    if crop is None:
+        return x
+    if crop < 16:
+        raise InputError(f"--crop {crop}: must be at least 16")
+    h, w = x.shape[-2:]
+    ch, cw = min(crop, h), min(crop, w)
+    return x[
+        ..., (h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw
+    ].contiguous()
+
+
 def load_pairs(
-    dataset: str | Path, limit: int | None = None
+    dataset: str | Path, limit: int | None = None, crop: int | None = None
 ) -> tuple[str, list[tuple[str, torch.Tensor, torch.Tensor]]]:
     """``(label, [(name, noisy (3, H, W), clean (3, H, W)), ...])`` of a real set: files ``*_real.*``
     with a ``*_mean.*`` beside them."""
@@ -91,8 +106,10 @@ def load_pairs(
     pairs = [pairs[i] for i in evenly_spaced(len(pairs), limit)]
     out = []
     for f in pairs:
-        noisy = read_image(f, channels=3)
-        clean = read_image(f.with_name(f.name.replace("_real", "_mean")), channels=3)
+        noisy = centre_crop(read_image(f, channels=3), crop)
+        clean = centre_crop(
+            read_image(f.with_name(f.name.replace("_real", "_mean")), channels=3), crop
+        )
         out.append((f.name.replace("_real", ""), noisy, clean))
     return label, out
 
@@ -154,6 +171,7 @@ def evaluate_real(
     limit: int | None = None,
     seed: int = 0,
     oracle: Sequence[str] = (),
+    crop: int | None = None,
     device: torch.device | str = "cpu",
     tile: int | None = None,
 ) -> dict[str, Any]:
@@ -179,12 +197,12 @@ def evaluate_real(
         files = [files[i] for i in evenly_spaced(len(files), limit)]
         items = []
         for f in files:
-            clean = read_image(f, channels=1)
+            clean = centre_crop(read_image(f, channels=1), crop)
             gen = torch.Generator().manual_seed(noise_seed(f.name, seed))
             items.append((f.name, add_poisson_gaussian_noise(clean, a, b, generator=gen), clean))
         scale = 1  # white noise
     else:
-        label, items = load_pairs(dataset, limit)
+        label, items = load_pairs(dataset, limit, crop)
         scale = PHOTO_SCALE
     runs: list[tuple[str, Method, bool]] = []
     for m in methods:
@@ -202,6 +220,7 @@ def evaluate_real(
         "nlf": [a, b] if synthetic else None,
         "num_images": len(items),
         "limit": limit,
+        "crop": crop,
         "images_used": [n for n, _, _ in items],
         "nlf_scale": scale,
         "results": [],

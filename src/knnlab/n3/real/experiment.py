@@ -3,7 +3,8 @@ against blind baselines on real photographs (PolyU, CC15) and synthetic Poisson�
 
 Steps: train both models with :func:`~knnlab.n3.real.training.train_real_denoiser` (same data, noise
 model, inputs, steps, batch and seed; runs in ``runs_dir``, resumed if there), evaluate every method
-with :func:`~knnlab.n3.real.evaluate.evaluate_real`, and return an
+with :func:`~knnlab.n3.real.evaluate.evaluate_real` (each method's result kept in ``runs_dir/eval`` and reused
+while its weights and the protocol stay the same), and return an
 :class:`~knnlab.results.ExperimentResult` (one table per data set, a per-image table, a PolyU crop).
 ``ship=True`` copies the trained N³Net-real into ``knnlab/assets/n3net_real/``, which is how the
 shipped ``n3net-real`` is made.
@@ -37,9 +38,10 @@ class RealNoiseExperimentConfig:
     batch_size: int = 8
     seed: int = 0
     runs_dir: str = "runs/real-noise"  # training runs (resumed when present)
-    polyu_limit: int | None = 5  # evenly spaced PolyU images (None: all 100)
-    cc15_limit: int | None = 5  # evenly spaced CC15 images (None: all 15)
-    bsd68_limit: int | None = 4  # evenly spaced BSD68 images for the synthetic rows
+    polyu_limit: int | None = 6  # evenly spaced PolyU images (None: all 100)
+    cc15_limit: int | None = 4  # evenly spaced CC15 images (None: all 15)
+    bsd68_limit: int | None = 3  # evenly spaced BSD68 images for the synthetic rows
+    crop: int | None = 256  # score the centre crop×crop of every image (None: whole images)
     nlf_pairs: tuple[tuple[float, float], ...] = ((0.01, 1e-4), (0.001, 1e-5))  # synthetic (a, b)
     baselines: tuple[str, ...] = ("bm3d", "n3net-official")
     ship: bool = False  # copy the trained N³Net-real to knnlab/assets/n3net_real
@@ -50,6 +52,59 @@ class RealNoiseExperimentConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise InputError(f"--{name.replace('_', '-')} {v}: must be at least 1")
+
+
+def eval_specs(cfg: RealNoiseExperimentConfig) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(caption key, table name, evaluate_real keyword arguments)`` of every evaluation."""
+    specs: list[tuple[str, str, dict[str, Any]]] = [
+        ("PolyU", "PolyU", {"dataset": "PolyU", "limit": cfg.polyu_limit, "crop": cfg.crop}),
+        ("CC15", "CC15", {"dataset": "CC15", "limit": cfg.cc15_limit, "crop": cfg.crop}),
+    ]
+    for a, b in cfg.nlf_pairs:
+        spec = {
+            "dataset": "BSD68",
+            "nlf": (a, b),
+            "limit": cfg.bsd68_limit,
+            "crop": cfg.crop,
+            "seed": cfg.seed,
+        }
+        specs.append((f"BSD68 a={a:g} b={b:g}", f"BSD68_a{a:g}_b{b:g}", spec))
+    return specs
+
+
+def evaluate_cached(
+    method: str, spec: dict[str, Any], cache_dir: Path, *, oracle: bool, device
+) -> dict[str, Any]:
+    """:func:`~knnlab.n3.real.evaluate.evaluate_real` of one method, kept in ``cache_dir`` and reused
+    when the method, the model weights (sha256) and the protocol are the same."""
+    import json
+
+    from knnlab.hub import sha256_file
+    from knnlab.io_utils import atomic_write_json, json_safe
+    from knnlab.n3.real.evaluate import evaluate_real
+
+    weights = Path(method) / "model.safetensors"
+    key = json_safe(
+        {
+            "method": method,
+            "oracle": oracle,
+            **spec,
+            "weights_sha256": sha256_file(weights) if weights.is_file() else None,
+        }
+    )
+    slug = "".join(ch if ch.isalnum() else "_" for ch in method)[-60:]
+    path = Path(cache_dir) / f"{slug}.json"
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("key") == key:
+                return saved["result"]
+        except (OSError, json.JSONDecodeError):
+            pass
+    r = evaluate_real([method], oracle=[method] if oracle else [], device=device, **spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"key": key, "result": r})
+    return r
 
 
 def crop_figure(panels: list[tuple[str, torch.Tensor]], title: str):
@@ -81,7 +136,7 @@ def run_real_noise(
     """Train, evaluate and tabulate (see the module docstring)."""
     from knnlab.metrics import psnr
     from knnlab.n3.real.denoise import N3NET_REAL_DIR
-    from knnlab.n3.real.evaluate import evaluate_real, load_pairs, make_method
+    from knnlab.n3.real.evaluate import load_pairs, make_method
     from knnlab.n3.real.training import RealTrainConfig, train_real_denoiser
 
     res = ExperimentResult(
@@ -113,37 +168,29 @@ def run_real_noise(
         trained[model] = str(runs / model / "model")
     methods = ["noisy", trained["n3net"], trained["dncnn"], *cfg.baselines]
     names = {trained["n3net"]: "N³Net-real", trained["dncnn"]: "DnCNN-real"}
-
     evals: list[tuple[str, str, dict[str, Any]]] = []
-    for ds, limit in (("PolyU", cfg.polyu_limit), ("CC15", cfg.cc15_limit)):
+    for key, name, spec in eval_specs(cfg):
         t0 = time.perf_counter()
-        evals.append((ds, ds, evaluate_real(methods, ds, limit=limit, device=device)))
-        res.timings[f"eval_{ds}_s"] = round(time.perf_counter() - t0, 1)
-    for a, b in cfg.nlf_pairs:
-        t0 = time.perf_counter()
-        r = evaluate_real(
-            methods,
-            "BSD68",
-            nlf=(a, b),
-            limit=cfg.bsd68_limit,
-            oracle=[trained["n3net"], trained["dncnn"]],
-            device=device,
-        )
-        key = f"BSD68 a={a:g} b={b:g}"
-        evals.append((key, f"BSD68_a{a:g}_b{b:g}", r))
-        res.timings[f"eval_{r['protocol']}_s"] = round(time.perf_counter() - t0, 1)
-
-    def label(m: str) -> str:
-        for path, nice in names.items():
-            if m.startswith(Path(path).name):
-                return nice + m[len(Path(path).name) :]
-        return m
+        parts = [
+            evaluate_cached(
+                m, spec, runs / "eval" / name, oracle=m in names and "nlf" in spec, device=device
+            )
+            for m in methods
+        ]
+        for m, part in zip(methods, parts, strict=True):
+            for e in part["results"]:  # a folder's label is its name ("model"): say which
+                if m in names:
+                    e["model"] = names[m] + e["model"][len(Path(m).name) :]
+        r = {**parts[0], "results": [e for p in parts for e in p["results"]]}
+        evals.append((key, name, r))
+        res.timings[f"eval_{name}_s"] = round(time.perf_counter() - t0, 1)
+        res.timings[f"eval_{name}_methods_s"] = round(sum(e["seconds"] for e in r["results"]), 1)
 
     per_image: list[dict[str, Any]] = []
     for key, name, r in evals:
         rows = [
             {
-                "method": label(e["model"]),
+                "method": e["model"],
                 "PSNR": round(e["psnr"], 3),
                 "SSIM": round(e["ssim"], 4),
                 "seconds": e["seconds"],
@@ -159,7 +206,7 @@ def run_real_noise(
         )
         for e in r["results"]:
             for row in e["images"]:
-                per_image.append({"set": key, "method": label(e["model"]), **row})
+                per_image.append({"set": key, "method": e["model"], **row})
         res.data[name] = r
     res.add_table(
         "per_image",
@@ -172,10 +219,10 @@ def run_real_noise(
     _, pairs = load_pairs("PolyU", 1)
     name, noisy, clean = pairs[0]
     panels = [("noisy", noisy)]
-    for m in ("bm3d", trained["n3net"]):
-        lab, fn = make_method(m, device=device, nlf_scale=2)
+    for m, lab in (("bm3d", "BM3D"), (trained["n3net"], "N³Net-real")):
+        _, fn = make_method(m, device=device, nlf_scale=2)
         out = fn(noisy, None).clamp(0, 1)
-        panels.append((f"{label(lab)} {float(psnr(out, clean)):.2f} dB", out))
+        panels.append((f"{lab} {float(psnr(out, clean)):.2f} dB", out))
     panels.append(("ground truth (mean)", clean))
     panels[0] = (f"noisy {float(psnr(noisy, clean)):.2f} dB", noisy)
     sl = (slice(None), slice(128, 384), slice(128, 384))
