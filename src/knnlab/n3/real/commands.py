@@ -100,7 +100,7 @@ def eval_real(
     show_default=True,
     help="Output folder (results.json + figures).",
 )
-@click.option("--steps", default=120, show_default=True, help="Training steps of each model.")
+@click.option("--steps", default=60, show_default=True, help="Training steps of each model.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option(
     "--preset",
@@ -119,17 +119,17 @@ def eval_real(
 @click.option(
     "--polyu-limit",
     type=int,
-    default=6,
+    default=4,
     show_default=True,
     help="Evenly spaced PolyU images (0: all 100).",
 )
 @click.option(
-    "--cc15-limit", type=int, default=4, show_default=True, help="CC15 images (0: all 15)."
+    "--cc15-limit", type=int, default=3, show_default=True, help="CC15 images (0: all 15)."
 )
 @click.option(
     "--bsd68-limit",
     type=int,
-    default=3,
+    default=2,
     show_default=True,
     help="BSD68 images for the synthetic rows (0: all 68).",
 )

@@ -34,13 +34,13 @@ class RealNoiseExperimentConfig:
     """Budget and protocol of the real-noise experiment (defaults: what ran for the README table)."""
 
     preset: str = "cpu"  # model size of both networks (knnlab.n3.real.models)
-    steps: int = 120  # optimiser steps of each model (equal budget)
+    steps: int = 60  # optimiser steps of each model (equal budget)
     batch_size: int = 8
     seed: int = 0
     runs_dir: str = "runs/real-noise"  # training runs (resumed when present)
-    polyu_limit: int | None = 6  # evenly spaced PolyU images (None: all 100)
-    cc15_limit: int | None = 4  # evenly spaced CC15 images (None: all 15)
-    bsd68_limit: int | None = 3  # evenly spaced BSD68 images for the synthetic rows
+    polyu_limit: int | None = 4  # evenly spaced PolyU images (None: all 100)
+    cc15_limit: int | None = 3  # evenly spaced CC15 images (None: all 15)
+    bsd68_limit: int | None = 2  # evenly spaced BSD68 images for the synthetic rows
     crop: int | None = 256  # score the centre crop×crop of every image (None: whole images)
     nlf_pairs: tuple[tuple[float, float], ...] = ((0.01, 1e-4), (0.001, 1e-5))  # synthetic (a, b)
     baselines: tuple[str, ...] = ("bm3d", "n3net-official")

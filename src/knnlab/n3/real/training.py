@@ -44,7 +44,7 @@ class RealTrainConfig:
     datasets: tuple[str, ...] = ("Train400", "T91")  # data set names or folders
     patch_size: int = 80  # square random crops
     batch_size: int = 8  # released: 32
-    steps: int = 120  # optimiser steps (released: 51 epochs × 1600 = 81 600)
+    steps: int = 60  # optimiser steps (released: 51 epochs × 1600 = 81 600)
     epochs: int = 51  # lr × 10^(-3·epoch/50) for epochs 0..50, compressed onto `steps`
     lr: float = 1e-3
     weight_decay: float = 1e-4  # Adam L2 penalty, not on biases
@@ -54,7 +54,7 @@ class RealTrainConfig:
     # correction costs more than the run can win back
     identity_init: bool = True
     seed: int = 0
-    checkpoint_every: int = 40
+    checkpoint_every: int = 20
     extra: dict[str, Any] = field(default_factory=dict)  # recorded with the run
 
     def __post_init__(self) -> None:
