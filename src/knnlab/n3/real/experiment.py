@@ -227,7 +227,10 @@ def run_real_noise(
     panels[0] = (f"noisy {float(psnr(noisy, clean)):.2f} dB", noisy)
     sl = (slice(None), slice(128, 384), slice(128, 384))
     res.add_figure(
-        crop_figure([(c, im[sl]) for c, im in panels], f"PolyU {name}, centre 256×256"),
+        crop_figure(
+            [(c, im[sl]) for c, im in panels],
+            f"PolyU {name}: centre 256×256 shown, PSNR of the whole 512×512 image",
+        ),
         "polyu_crop.png",
         caption=f"PolyU {name}: noisy, BM3D, N³Net-real, ground truth",
     )
