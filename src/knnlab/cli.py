@@ -117,6 +117,7 @@ def _attach() -> None:
     from knnlab.hubness.commands import experiment_hubness, train_gan
     from knnlab.metrics.commands import metrics, train_features
     from knnlab.n3.commands import denoise, eval_denoise, train_denoise
+    from knnlab.n3.real.commands import experiment_real_noise
 
     cli.add_command(data)
     cli.add_command(denoise)
@@ -127,6 +128,7 @@ def _attach() -> None:
     eval_.add_command(eval_denoise)
     experiment.add_command(experiment_hubness)
     sample.add_command(sample_bright)
+    experiment.add_command(experiment_real_noise)
 
 
 _attach()

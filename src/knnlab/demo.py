@@ -44,6 +44,12 @@ def _denoise() -> tuple[str, SectionFn]:
     return TITLE, section
 
 
+def _real_noise() -> tuple[str, SectionFn]:
+    from knnlab.n3.real.demo import TITLE, section
+
+    return TITLE, section
+
+
 def _hubness() -> tuple[str, SectionFn]:
     from knnlab.hubness.demo import TITLE, section
 
@@ -54,6 +60,7 @@ def _hubness() -> tuple[str, SectionFn]:
 SECTIONS: dict[str, Callable[[], tuple[str, SectionFn]]] = {
     "knn": _knn,
     "denoise": _denoise,
+    "real-noise": _real_noise,
     "hubness": _hubness,
 }
 

@@ -34,7 +34,8 @@ def test_demo_without_data_reports_skipped_sections(tmp_path, monkeypatch, capsy
         assert reason and f"data set {data_set} not found" in reason
         assert f"skipped: data set {data_set} not found" in html
         assert read_experiment(out / name).skipped == reason
-    assert set(results["_meta"]["skipped"]) == {"denoise", "hubness"}
+    # every other section needs data or weights, and each says so instead of failing the demo
+    assert set(results["_meta"]["skipped"]) == set(results["_meta"]["sections"]) - {"knn"}
 
 
 def test_demo_writes_one_folder_per_section_and_gathers_them(tmp_path, monkeypatch) -> None:

@@ -100,17 +100,29 @@ def make_unet(preset: str, channels: int, size: int) -> Any:
     )
 
 
-def make_scheduler(schedule: str, train_timesteps: int = 1000, sampler: str = "ddim") -> Any:
-    """A diffusers DDIM (deterministic sampling) or DDPM scheduler over :func:`make_betas`."""
+def make_scheduler(
+    schedule: str,
+    train_timesteps: int = 1000,
+    sampler: str = "ddim",
+    clip_range: float | None = None,
+) -> Any:
+    """A diffusers DDIM (deterministic sampling) or DDPM scheduler over :func:`make_betas`.
+
+    ``clip_range``: clip each step's predicted x_0 to [−r, r] (the codes' own bounds, e.g. 1 for
+    key codes mapped to [−1, 1]); without it, the ε-prediction at the noisiest steps (ᾱ down to 1e-9
+    in the cosine-variant schedule) is divided by √ᾱ and can throw samples far out of range.
+    """
     from diffusers import DDIMScheduler, DDPMScheduler
 
     betas = make_betas(schedule, train_timesteps).astype("float32").tolist()
-    common = {
+    common: dict[str, Any] = {
         "num_train_timesteps": train_timesteps,
         "trained_betas": betas,
         "prediction_type": "epsilon",
-        "clip_sample": False,
+        "clip_sample": clip_range is not None,
     }
+    if clip_range is not None:
+        common["clip_sample_range"] = float(clip_range)
     if sampler == "ddim":
         return DDIMScheduler(**common, set_alpha_to_one=False)
     if sampler == "ddpm":
@@ -157,7 +169,7 @@ def train_ldm(
         raise InputError(f"codes {tuple(codes.shape)} do not match the code map {code_map}")
     x0 = code_map.to_model(codes.float())
     unet = make_unet(cfg.unet, c, h)
-    scheduler = make_scheduler(cfg.schedule, cfg.train_timesteps, "ddim")
+    scheduler = make_scheduler(cfg.schedule, cfg.train_timesteps, "ddim", code_map.model_range())
     alphas = scheduler.alphas_cumprod.clone()  # (T,) float32, CPU
     steps = cfg.train_timesteps
 

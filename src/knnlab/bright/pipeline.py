@@ -64,6 +64,15 @@ class CodeMap:
     clip_max: float | None = 1.0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form provenance (schedule, data ...)
 
+    def model_range(self) -> float | None:
+        """The largest |x| that a code within [clip_min, clip_max] maps to (None: unbounded)."""
+        if self.clip_min is None or self.clip_max is None:
+            return None
+        return max(
+            abs((self.clip_min - self.shift) * self.scale),
+            abs((self.clip_max - self.shift) * self.scale),
+        )
+
     def to_model(self, z: torch.Tensor) -> torch.Tensor:
         return (z - self.shift) * self.scale
 

@@ -8,7 +8,7 @@ Downloads: ``knnlab.data.download.download(url, dest, sha256=...)`` and :func:`f
 """
 
 from knnlab.data.datasets import DATASETS, dataset_dir, load_images, load_mnist
-from knnlab.data.degrade import add_gaussian_noise, imresize, rgb_to_y
+from knnlab.data.degrade import add_gaussian_noise, add_poisson_gaussian_noise, imresize, rgb_to_y
 from knnlab.data.download import SOURCES, DownloadError, fetch_dataset
 from knnlab.data.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
 from knnlab.data.patches import ImageFolderDataset, PatchDataset
@@ -21,6 +21,7 @@ __all__ = [
     "ImageFolderDataset",
     "PatchDataset",
     "add_gaussian_noise",
+    "add_poisson_gaussian_noise",
     "dataset_dir",
     "fetch_dataset",
     "imresize",

@@ -1,5 +1,5 @@
-"""Degradations that benchmarks are defined with: Gaussian noise, MATLAB-style bicubic resizing,
-and the RGB → Y conversion used to score super-resolution.
+"""Degradations that benchmarks are defined with: Gaussian noise, heteroscedastic ("Poisson–Gaussian")
+noise, MATLAB-style bicubic resizing, and the RGB → Y conversion used to score super-resolution.
 
 Shapes: images ``(C, H, W)`` or ``(B, C, H, W)``, float, nominally in [0, 1].
 """
@@ -13,7 +13,14 @@ import torch
 
 from knnlab.errors import InputError
 
-__all__ = ["add_gaussian_noise", "cubic", "imresize", "imresize_weights", "rgb_to_y"]
+__all__ = [
+    "add_gaussian_noise",
+    "add_poisson_gaussian_noise",
+    "cubic",
+    "imresize",
+    "imresize_weights",
+    "rgb_to_y",
+]
 
 
 def _check_image(x: torch.Tensor, fn: str) -> None:
@@ -50,6 +57,49 @@ def add_gaussian_noise(
     device = generator.device if generator is not None else x.device
     noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
     out = x + (sigma / 255.0) * noise
+    return out.clamp(0.0, 1.0) if clip else out
+
+
+def add_poisson_gaussian_noise(
+    x: torch.Tensor,
+    a: float | torch.Tensor,
+    b: float | torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    clip: bool = True,
+) -> torch.Tensor:
+    """Heteroscedastic Gaussian noise with noise-level function ``σ²(x) = a·x + b`` (Foi et al., TIP 2008,
+    Eq. 1-3; the raw-noise model of the N³Net real-noise experiments, visinf/n3net ``experiment_pg.py``):
+
+        y = x + sqrt(max(a·x + b, 0)) · n,   n ~ N(0, 1),   then clipped to [0, 1] (``clip=True``).
+
+    ``a`` and ``b`` are numbers, or tensors that broadcast against ``x`` (e.g. ``(B, 1, 1, 1)`` for one
+    level per image). ``x``: any float tensor, nominally in [0, 1]. The noise is drawn from ``generator``
+    (on its device, then moved to ``x``'s), so a seed gives the same noise on CPU and GPU.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise InputError(
+            "add_poisson_gaussian_noise: x must be a floating-point tensor (any shape)"
+        )
+    at = torch.as_tensor(a, dtype=x.dtype).to(x.device)
+    bt = torch.as_tensor(b, dtype=x.dtype).to(x.device)
+    for name, given, v in (("a", a, at), ("b", b, bt)):
+        if not bool(torch.isfinite(v).all()) or bool((v < 0).any()):
+            shown = given if not isinstance(given, torch.Tensor) else f"<tensor {tuple(v.shape)}>"
+            raise InputError(
+                f"add_poisson_gaussian_noise: {name}={shown} must be finite and >= 0 "
+                "(variance a·x + b on the [0, 1] scale, e.g. a=0.01, b=1e-4)"
+            )
+    try:
+        var = (at * x + bt).clamp_min(0.0)
+    except RuntimeError as e:
+        raise InputError(
+            f"add_poisson_gaussian_noise: a {tuple(at.shape)} and b {tuple(bt.shape)} do not "
+            f"broadcast against x {tuple(x.shape)}"
+        ) from e
+    device = generator.device if generator is not None else x.device
+    noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+    out = x + var.sqrt() * noise
     return out.clamp(0.0, 1.0) if clip else out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -32,14 +33,22 @@ def _tile(tile: int) -> int | None:
     required=True,
     help="Output image, or a folder when INPUT is a folder (written all at once; see below).",
 )
+@click.option("--sigma", type=float, help="Gaussian noise level on the 0-255 scale (e.g. 25).")
 @click.option(
-    "--sigma", type=float, required=True, help="Noise level on the 0-255 scale (e.g. 25)."
+    "--noise",
+    type=click.Choice(["gaussian", "real"]),
+    default="gaussian",
+    show_default=True,
+    help="real: camera noise, blind (noise level estimated per channel), --model n3net-real.",
+)
+@click.option(
+    "--nlf", help="With --noise real: the noise-level function a,b instead of estimating."
 )
 @click.option(
     "--model",
-    default="n3net-official",
-    show_default=True,
-    help="n3net-official[-sigma25|50|70], bm3d, or a folder from `knnlab train denoise`.",
+    default=None,
+    help="n3net-official[-sigma25|50|70] (default), bm3d, or a folder from `knnlab train denoise`; "
+    "with --noise real: n3net-real (default) or a real-noise model folder.",
 )
 @click.option(
     "--tile",
@@ -52,13 +61,16 @@ def _tile(tile: int) -> int | None:
 def denoise(
     input_path: Path,
     output: Path,
-    sigma: float,
-    model: str,
+    sigma: float | None,
+    noise: str,
+    nlf: str | None,
+    model: str | None,
     tile: int,
     overlap: int,
     device: str,
 ) -> None:
-    """Remove Gaussian noise of level SIGMA from INPUT (an image or a folder of images).
+    """Remove Gaussian noise of level SIGMA (or, with --noise real, camera noise) from INPUT (an image
+    or a folder of images).
 
     Gray and RGB images of any size at or above the model's minimum (76×76 for N³Net); RGB is
     denoised channel by channel.
@@ -112,7 +124,21 @@ def denoise(
             output = output / (input_path.stem + ".png")
         pairs = [(input_path, str(output))]
     images = [(src, dst, read_image(src)) for src, dst in pairs]
-    den = load_denoiser(model, sigma, device=_device(device), tile=_tile(tile), overlap=overlap)
+    den: Any
+    if noise == "real":
+        from knnlab.n3.real.commands import real_denoiser
+
+        den = real_denoiser(
+            model or "n3net-real", device=_device(device), tile=_tile(tile), overlap=overlap,
+            nlf=nlf,
+        )  # fmt: skip
+    else:
+        if sigma is None:
+            raise InputError("--sigma is required for Gaussian noise (or pass --noise real)")
+        den = load_denoiser(
+            model or "n3net-official", sigma, device=_device(device), tile=_tile(tile),
+            overlap=overlap,
+        )  # fmt: skip
     for src, _, img in images:  # fail before any work
         den.check_size(img.shape[-2], img.shape[-1], what=str(src))
     if not folder:
@@ -139,12 +165,15 @@ def denoise(
     help="n3net-official, bm3d, or a trained model folder (repeatable). "
     "dncnn: no published weights; pass a folder from `knnlab train denoise --model dncnn`.",
 )
-@click.option("--sigma", type=float, required=True, help="Noise level (0-255 scale).")
+@click.option("--sigma", type=float, help="Gaussian noise level (0-255 scale).")
 @click.option(
     "--dataset",
     default="Set12",
     show_default=True,
-    help="BSD68, Set12, Urban100 or an image folder.",
+    help="BSD68, Set12, Urban100 or an image folder; PolyU or CC15 (real noise).",
+)
+@click.option(
+    "--nlf", help="Synthetic Poisson-Gaussian noise a,b (σ² = a·x + b) instead of --sigma."
 )
 @click.option(
     "--baselines",
@@ -162,8 +191,9 @@ def denoise(
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def eval_denoise(
     models: tuple[str, ...],
-    sigma: float,
+    sigma: float | None,
     dataset: str,
+    nlf: str | None,
     baselines: str,
     out: Path | None,
     limit: int | None,
@@ -173,7 +203,8 @@ def eval_denoise(
     per_image: bool,
     device: str,
 ) -> None:
-    """PSNR/SSIM of denoisers on a benchmark with Gaussian noise of level SIGMA (table + JSON).
+    """PSNR/SSIM of denoisers on a benchmark with Gaussian noise of level SIGMA (table + JSON); on
+    real noisy photographs (PolyU, CC15; --model n3net-real) or with Poisson-Gaussian noise (--nlf).
 
     Noise is drawn per image from a seed made of --seed and the file name (the same noise for every
     model, σ-independent pattern); nothing is clipped unless --clip-output.
@@ -184,6 +215,25 @@ def eval_denoise(
     if out is not None:
         check_writable(out, what="--out")
     names = list(models) + [b.strip() for b in baselines.split(",") if b.strip()]
+    from knnlab.n3.real.denoise import is_real_model
+
+    if nlf or any(map(is_real_model, names)) or dataset.lower() in ("polyu", "cc15"):
+        from knnlab.n3.real.commands import eval_real
+
+        eval_real(
+            names,
+            dataset,
+            nlf=nlf,
+            limit=limit,
+            seed=seed,
+            device=_device(device),
+            tile=_tile(tile),
+            out=out,
+            per_image=per_image,
+        )
+        return
+    if sigma is None:
+        raise InputError("--sigma is required for Gaussian noise (or --nlf a,b, or a real set)")
     result = evaluate(
         names,
         dataset,

@@ -3,8 +3,8 @@ stage of N³Net (Plötz & Roth, NeurIPS 2018).
 
 Layout (``depth`` convolutions in all): ``head`` = conv(in → features, bias) + ReLU; ``body`` =
 ``depth − 2`` × [conv(features → features, no bias), BatchNorm, ReLU]; ``tail`` = conv(features → out,
-bias). With ``residual=True`` the first ``min(in, out)`` input channels are added to the first output
-channels (the released N³Net code does exactly this, so a gray 1 → 8 stage carries the noisy image in its
+bias). With ``residual=True`` the first ``min(in, out)`` (or ``residual_channels``) input channels are
+added to the first output channels (the released N³Net code does exactly this, so a gray 1 → 8 stage carries the noisy image in its
 channel 0). For a 1 → 1 denoiser this is residual learning: the convolutions predict −noise.
 
 Images are ``(B, C, H, W)`` in [0, 1]; nothing is rescaled inside.
@@ -35,6 +35,9 @@ class DnCNNConfig:
     kernel_size: int = 3  # odd; "same" zero padding
     batch_norm: bool = True  # BatchNorm after every hidden convolution
     residual: bool = True  # add the first min(in, out) input channels to the output
+    # how many leading channels the residual carries (None: min(in, out)); 1 for inputs with extra
+    # noise-level maps, as the released real-noise N³Net does (``nplanes_residual``)
+    residual_channels: int | None = None
 
 
 def dncnn_batchnorm_init(bn: nn.BatchNorm2d, kernel_size: int = 3, b_min: float = 0.025) -> None:
@@ -63,6 +66,11 @@ class DnCNN(PretrainedMixin, nn.Module):
             config = DnCNNConfig(**{**config.__dict__, **overrides})
         if config.depth < 2:
             raise InputError(f"DnCNN depth={config.depth}: needs at least 2 convolutions")
+        rc = config.residual_channels
+        if rc is not None and not 1 <= rc <= min(config.in_channels, config.out_channels):
+            raise InputError(
+                f"DnCNN residual_channels={rc}: must be in 1..min(in_channels, out_channels)"
+            )
         if config.kernel_size % 2 != 1:
             raise InputError(f"DnCNN kernel_size={config.kernel_size}: must be odd")
         self.config = config
@@ -102,7 +110,9 @@ class DnCNN(PretrainedMixin, nn.Module):
             )
         y = self.tail(self.body(torch.relu(self.head(x))))
         if self.config.residual:
-            n = min(self.config.in_channels, self.config.out_channels)
+            n = self.config.residual_channels or min(
+                self.config.in_channels, self.config.out_channels
+            )
             if n == y.shape[1]:
                 y = y + x[:, :n]
             else:

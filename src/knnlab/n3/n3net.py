@@ -7,8 +7,9 @@ DnCNN stages for local processing interleaved with N³ blocks for non-local proc
 as released (visinf/n3net ``main.py`` defaults: 3 stages of 6 convolutions with 64 features, 8 channels
 between stages, k = 7, patches 10 at stride 5, 15×15 search window, embedding and temperature CNNs of
 3 layers with 64 features, temperature offset 0.1, BatchNorm on the distances). Each stage is residual on
-its first ``min(in, out)`` channels, so the noisy image travels in channel 0 and the network predicts the
-correction; there is no extra global skip. Images ``(B, 1, H, W)`` in [0, 1] in and out, noise added on
+its first ``min(in, out)`` channels (the first stage on the image channels only, ``min(in, out,
+out_channels)``, so extra input channels such as noise-level maps are not carried), so the noisy image
+travels in channel 0 and the network predicts the correction; there is no extra global skip. Images ``(B, 1, H, W)`` in [0, 1] in and out, noise added on
 that scale (σ/255); nothing is clipped.
 
 ``N3Net.from_pretrained("n3net-official-sigma25")`` (50, 70) loads the authors' checkpoints (see
@@ -97,6 +98,8 @@ class N3Net(PretrainedMixin, nn.Module):
                         features=c.features,
                         depth=c.stage_depth,
                         residual=True,
+                        # the first stage carries only the image channels (not noise-level maps)
+                        residual_channels=min(nin, nout, c.out_channels) if i == 0 else None,
                     )
                 )
             )
