@@ -213,6 +213,11 @@ class Trainer:
             raise InputError(
                 "train_data must be a map-style Dataset (with __len__ and __getitem__)"
             )
+        if cfg.accum_steps != 1 or cfg.precision != "fp32":
+            raise InputError(
+                f"Trainer: accum_steps={cfg.accum_steps}, precision={cfg.precision!r}; the "
+                "single-model Trainer runs accum_steps=1 in fp32 (use MultiTrainer for more)"
+            )
         self.cfg = cfg
         self.loss_fn = loss_fn
         self.eval_fn = eval_fn
