@@ -4,6 +4,7 @@ into a mapping ``z -> w`` and a synthesis ``w -> images``.
 :func:`as_generator` wraps any ``nn.Module`` or callable; :func:`load_generator` resolves a spec:
 
 * ``"builtin"`` — the shipped MNIST GAN (:func:`knnlab.hubness.gan.builtin_generator`);
+* ``"celeba64"`` — the shipped 64x64 CelebA face GAN (:func:`knnlab.hubness.gan.celeba64_generator`);
 * a folder written by ``Generator.save_pretrained`` (``config.json`` + ``model.safetensors``);
 * ``"package.module:attribute"`` — an importable generator object, or a factory (function or class)
   called with no arguments that returns one; it may expose ``mapping``/``synthesis`` and
@@ -248,12 +249,14 @@ def load_generator(
     latent_dim: int | None = None,
 ) -> GeneratorAdapter:
     """Resolve ``spec`` (see the module docstring) to a :class:`GeneratorAdapter` on ``device``."""
-    from knnlab.hubness.gan import Generator, builtin_generator
+    from knnlab.hubness.gan import Generator, builtin_generator, celeba64_generator
 
     if not isinstance(spec, str | Path):
         obj, label = spec, type(spec).__name__
     elif str(spec) == "builtin":
         obj, label = builtin_generator(device), "builtin MNIST GAN"
+    elif str(spec) == "celeba64":
+        obj, label = celeba64_generator(device), "built-in CelebA 64x64 GAN"
     else:
         s = str(spec)
         path = Path(s).expanduser()
@@ -267,7 +270,7 @@ def load_generator(
             obj, label = _import_attr(s), s
         else:
             raise InputError(
-                f"generator {s!r}: not 'builtin', a folder with config.json + model.safetensors, a "
+                f"generator {s!r}: not 'builtin', 'celeba64', a folder with config.json + model.safetensors, a "
                 "'module:attribute' path, or a StyleGAN .pkl (with --trust-pickle)"
             )
     if isinstance(obj, nn.Module):
