@@ -51,7 +51,7 @@ class TrainConfig:
     grad_clip: float | None = None  # clip the global gradient L2 norm to this value (None: off)
     ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999)
 
-    # --- several models (MultiTrainer only; the single-model Trainer refuses other values) ---
+    # --- gradient accumulation and mixed precision ---
     accum_steps: int = 1  # split each rank's batch into this many micro-batches (grad accumulation)
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (CUDA only, with a GradScaler) | "auto"
     # ("auto": bf16 on CUDA when supported, else fp16 on CUDA; fp32 on CPU)
@@ -66,7 +66,7 @@ class TrainConfig:
     out_dir: str | Path = "runs/train"  # checkpoints/, log.jsonl, tb/, model.safetensors go here
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" (under torchrun: cuda:LOCAL_RANK)
     tensorboard: bool = True  # also log to out_dir/tb when the tensorboard package is installed
-    ddp_find_unused_parameters: bool = False  # DDP option, for models with unused branches
+    ddp_find_unused_parameters: bool = False  # unused: gradients are all-reduced without DDP
 
     # free-form extras a method wants recorded with its run (saved in the checkpoint state)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -58,10 +58,10 @@ from knnlab.train import distributed as D
 from knnlab.train.checkpoint import CheckpointManager, save_weights
 from knnlab.train.config import TrainConfig
 from knnlab.train.ema import EMA
+from knnlab.train.loader import make_loader, to_device
 from knnlab.train.logger import JSONLLogger, TensorBoardLogger
 from knnlab.train.rng import get_rng_state, seed_everything, set_rng_state
 from knnlab.train.schedule import lr_at, set_lr
-from knnlab.train.trainer import make_loader, to_device
 
 __all__ = [
     "MultiTrainResult",
@@ -287,6 +287,19 @@ class MultiTrainer:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    # ---- hooks (the single-model Trainer overrides them)
+    _watched_config: tuple[str, ...] = ("seed", "batch_size", "schedule", "accum_steps")
+
+    def _base_lr(self, name: str) -> float:
+        """The schedule's base lr of optimiser ``name``: its ``defaults["lr"]``."""
+        return float(self.optimizers[name].defaults["lr"])
+
+    def _log_key(self, phase: str, key: str) -> str:
+        return f"{phase}/{key}"
+
+    def _record_extra(self) -> dict[str, Any]:
+        return {}
+
     @property
     def _bpe(self) -> int:
         return max(len(self.train_data) // self.cfg.batch_size, 1)  # type: ignore[arg-type]
@@ -309,6 +322,7 @@ class MultiTrainer:
         if self.is_main:
             extra = {
                 "step": self.step,
+                "epoch": self.step // self._bpe,
                 "elapsed": self.elapsed,
                 "world_size": self.world,
                 "rng": rng_all,
@@ -342,8 +356,11 @@ class MultiTrainer:
         return True
 
     # ---- one step
-    def train_step(self, batch: Any) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: Any) -> Any:
         """Every phase due at this step on this rank's batch; returns detached logs."""
+        return self._train_step(batch)
+
+    def _train_step(self, batch: Any) -> dict[str, torch.Tensor]:
         cfg, step = self.cfg, self.step
         micro = split_batch(to_device(batch, self.device), cfg.accum_steps)
         per_rank = cfg.batch_size // self.world
@@ -353,7 +370,7 @@ class MultiTrainer:
             if not phase.runs_at(step):
                 continue
             opt = self.optimizers[phase.optimizer]
-            set_lr(opt, lr_at(step, cfg, base_lr=opt.defaults["lr"]))
+            set_lr(opt, lr_at(step, cfg, base_lr=self._base_lr(phase.optimizer)))
             self._select_grads(phase.optimizer)
             opt.zero_grad(set_to_none=True)
             scaler = self.scalers.get(phase.optimizer)
@@ -382,7 +399,7 @@ class MultiTrainer:
                 scaler.update()
             else:
                 opt.step()
-            out.update({f"{phase.name}/{k}": v for k, v in sums.items()})
+            out.update({self._log_key(phase.name, k): v for k, v in sums.items()})
         self._restore_grads()
         for name, ema in self.emas.items():
             ema.update(self.models[name])
@@ -501,7 +518,7 @@ class MultiTrainer:
         if self.is_main:
             steps = progress(steps, desc="train", total=cfg.steps, initial=self.step)
         for _, batch in zip(steps, self._batches()):
-            logs = self.train_step(batch)
+            logs = self._train_step(batch)
             for k, v in logs.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
                 counts[k] = counts.get(k, 0) + 1
@@ -529,8 +546,9 @@ class MultiTrainer:
             means = D.all_reduce_mean(means).cpu()
         record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self._bpe, 4)}
         record.update({k: float(v) for k, v in zip(names, means.tolist())})
+        record.update(self._record_extra())
         record["time"] = round(self.elapsed, 4)
-        bad = [k for k in names if k.endswith("/loss") and not math.isfinite(record[k])]
+        bad = [k for k in names if k.split("/")[-1] == "loss" and not math.isfinite(record[k])]
         if bad:
             raise KnnlabError(
                 f"the training loss {bad[0]} became {record[bad[0]]} at step {self.step}; "
