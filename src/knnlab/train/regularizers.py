@@ -15,7 +15,8 @@ def r1_penalty(discriminator: nn.Module, real: torch.Tensor, gamma: float) -> to
     lazily: every N steps with the loss multiplied by N (``Phase(every=N)`` in
     :class:`~knnlab.train.MultiTrainer` does the multiplication). ``real`` ``(B, ...)``;
     ``discriminator(real)`` gives one logit per sample ``(B,)`` or ``(B, 1)``. Returns a 0-d tensor
-    that is differentiable in the discriminator's parameters (double backward).
+    that is differentiable in the discriminator's parameters (double backward). Under fp16
+    autocast the inner gradient is not loss-scaled and may underflow: run R1 phases in bf16 or fp32.
     """
     x = real.detach().requires_grad_(True)
     logits = discriminator(x)
