@@ -51,7 +51,7 @@ class PoolAutoencoder(PretrainedMixin, nn.Module):
 def _pipeline() -> KeyCodeDiffusionPipeline:
     torch.manual_seed(0)
     return KeyCodeDiffusionPipeline(
-        make_unet("tiny", 2, 8), make_scheduler("cosine_variant", 100), PoolAutoencoder(),
+        make_unet("tiny", 2, 8), make_scheduler("cosine_variant", 100, clip_range=1.0), PoolAutoencoder(),
         code_map_for("keys", shape=(2, 8, 8)),
     )  # fmt: skip
 
@@ -89,9 +89,9 @@ def test_tiny_ldm_overfits_a_handful_of_codes(tmp_path):
     images = (torch.rand(4, 2, 16, 16, generator=g) > 0.5).float() * 0.8 + 0.1
     ae = PoolAutoencoder()
     codes = encode_codes(ae, images)  # (4, 2, 8, 8) in (0, 1)
-    cfg = LDMConfig(unet="tiny", steps=400, batch_size=4, lr=2e-3, ema_decay=None,
-                    train_timesteps=100, out_dir=str(tmp_path / "run"), device="cpu",
-                    checkpoint_every=None, log_every=100)  # fmt: skip
+    cfg = LDMConfig(unet="tiny", steps=400, batch_size=4, lr=1e-3, ema_decay=None,
+                    out_dir=str(tmp_path / "run"), device="cpu", checkpoint_every=None,
+                    log_every=100)  # fmt: skip
     pipe = train_ldm(codes, ae, code_map_for("keys", shape=(2, 8, 8)), cfg)
     samples = pipe.sample_codes(
         8, num_inference_steps=20, generator=torch.Generator().manual_seed(3)
@@ -100,7 +100,7 @@ def test_tiny_ldm_overfits_a_handful_of_codes(tmp_path):
     d_samples = torch.cdist(samples.flatten(1), codes.flatten(1)).min(1).values
     random = torch.rand(8, 2, 8, 8, generator=g)
     d_random = torch.cdist(random.flatten(1), codes.flatten(1)).min(1).values
-    assert d_samples.median() < 0.35 * d_random.median(), (d_samples, d_random)
+    assert d_samples.max() < 0.5 * d_random.min(), (d_samples, d_random)
     assert (tmp_path / "run" / "log.jsonl").is_file()
 
 

@@ -134,7 +134,9 @@ def test_builtin_generator_makes_recognisable_digits() -> None:
 def test_train_command_writes_a_loadable_generator(tmp_path, shared_datasets) -> None:
     from knnlab.cli import main
 
-    rc = main(["train", "gan", "--steps", "2", "--batch-size", "4", "--out", str(tmp_path)])
+    run = tmp_path / "run"
+    args = ["train", "gan", "--steps", "2", "--batch-size", "4", "--out", str(tmp_path)]
+    rc = main([*args, "--run-dir", str(run)])
     assert rc == 0
     g = Generator.from_pretrained(tmp_path / "gan")
     assert g.latent_dim == 64

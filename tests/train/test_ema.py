@@ -45,3 +45,39 @@ def test_ema_copy_to_and_state_roundtrip() -> None:
     target = nn.Linear(2, 2)
     other.copy_to(target)
     assert torch.equal(target.weight, ema.module.weight)
+
+
+def test_ema_rampup_follows_the_stylegan2_ada_formula() -> None:
+    import math
+
+    from knnlab.train import ema_beta
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    decay, rampup = 0.99, 0.05
+    ema = EMA(model, decay, rampup=rampup)
+    initial = model.weight.detach().clone().double()
+    hand = initial.clone()
+    half_life = math.log(0.5) / math.log(decay)  # 68.97 steps
+    for t in range(30):
+        with torch.no_grad():
+            model.weight.add_(torch.randn_like(model.weight))
+        beta = 0.5 ** (1.0 / max(min(half_life, rampup * t), 1e-8))
+        assert ema_beta(decay, t, rampup) == beta
+        hand = beta * hand + (1 - beta) * model.weight.detach().double()
+        ema.update(model)
+        if t == 0:  # the first update copies the weights
+            assert torch.equal(ema.module.weight, model.weight)
+    torch.testing.assert_close(ema.module.weight.double(), hand, rtol=1e-6, atol=1e-6)
+    # after a short run the plain EMA is still mostly the initial weights; the ramped one is not
+    plain = initial.clone()
+    for _ in range(30):
+        plain = decay * plain + (1 - decay) * model.weight.detach().double()
+    dist_ramped = (ema.module.weight.double() - initial).norm()
+    dist_plain = (plain - initial).norm()
+    assert dist_ramped > 2 * dist_plain
+    assert (
+        ema_beta(decay, 10_000, rampup) == decay
+        or abs(ema_beta(decay, 10_000, rampup) - decay) < 1e-12
+    )
+    assert ema.extra_state()["rampup"] == rampup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -17,8 +18,18 @@ _TRUST_HELP = (
 
 
 @click.command(name="gan")
-@click.option("--steps", default=None, type=int, help="Generator updates [default: 2500].")
-@click.option("--batch-size", default=None, type=int, help="Batch size [default: 64].")
+@click.option(
+    "--data",
+    type=click.Choice(["MNIST", "CelebA6000"], case_sensitive=False),
+    default="MNIST",
+    show_default=True,
+    help="MNIST: the built-in 28x28 digit GAN (OUT/gan). CelebA6000: 64x64 RGB faces from the "
+    "train split, centre 178x178 crop, antialiased resize (OUT/gan_celeba64).",
+)
+@click.option("--steps", default=None, type=int, help="Steps [default: 2500 MNIST, 1500 CelebA].")
+@click.option(
+    "--batch-size", default=None, type=int, help="Global batch size [default: 64 MNIST, 32 CelebA]."
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the whole run.")
 @click.option(
     "--classifier/--no-classifier",
@@ -34,8 +45,22 @@ _TRUST_HELP = (
     type=click.Path(path_type=Path),
     default=Path("outputs/train_gan"),
     show_default=True,
-    help="Writes OUT/gan/ (config.json, model.safetensors, train_log.jsonl) and "
-    "OUT/gan_samples.png; with --classifier also OUT/mnist_classifier/.",
+    help="Writes OUT/gan/ (or OUT/gan_celeba64/: config.json, model.safetensors, "
+    "train_log.jsonl) and OUT/gan_samples.png; with --classifier also OUT/mnist_classifier/.",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Checkpoints and log.jsonl of the run [default: runs/train-gan-<data>].",
+)
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --run-dir.")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16", "auto"]),
+    default="fp32",
+    show_default=True,
+    help="Autocast precision (fp16 needs CUDA and uses a GradScaler; auto: bf16/fp16 on CUDA).",
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option(
@@ -45,6 +70,7 @@ _TRUST_HELP = (
     help="CPU threads (results are bitwise reproducible for a fixed thread count on CPU).",
 )
 def train_gan(
+    data: str,
     steps: int | None,
     batch_size: int | None,
     seed: int,
@@ -52,36 +78,49 @@ def train_gan(
     classifier_only: bool,
     classifier_epochs: int,
     out: Path,
+    run_dir: Path | None,
+    resume: bool,
+    precision: str,
     device: str,
     threads: int,
 ) -> None:
-    """Train the built-in MNIST GAN (Z -> W -> 28x28 digit) and optionally the feature classifier.
+    """Train a built-in GAN (Z -> W -> image) on the shared loop; optionally the MNIST classifier.
 
     \b
-    The shipped weights in knnlab/assets/ are reproduced (on CPU, seed 0) by
+    The shipped weights in knnlab/assets/ are reproduced (on CPU, seed 0, 1 thread) by
         knnlab train gan --classifier --out src/knnlab/assets
-    (7-14 minutes on one shared CPU core; it also writes gan_samples.png there, not part of the
-    shipped files).
+        knnlab train gan --data CelebA6000 --out src/knnlab/assets
+    (it also writes gan_samples.png there, not part of the shipped files). Runs under
+    `torchrun --nproc_per_node N` (only rank 0 writes) and continues a killed run with --resume.
     """
     import torch
 
     from knnlab.devices import resolve_device
     from knnlab.hubness.train_gan import (
-        TrainGANConfig,
+        load_celeba64_uint8,
         load_mnist_uint8,
+        recipe,
         save_grid_png,
         train_config_dict,
     )
     from knnlab.hubness.train_gan import train_gan as run_train
     from knnlab.io_utils import atomic_write_text
     from knnlab.metrics.features import mnist as mnist_clf
+    from knnlab.train import is_main_process
 
     if threads < 1:
         raise KnnlabError(f"--threads {threads}: must be >= 1")
+    faces = data.lower() == "celeba6000"
+    if faces and (classifier or classifier_only):
+        raise KnnlabError("--classifier trains the MNIST classifier; use it with --data MNIST")
     torch.set_num_threads(threads)
     dev = resolve_device(device)
-    x_train, y_train = load_mnist_uint8("train")
-    if classifier or classifier_only:
+    main = int(os.environ.get("RANK", "0")) == 0  # torchrun; the group starts later
+    if faces:
+        x_train = load_celeba64_uint8("train")
+    else:
+        x_train, y_train = load_mnist_uint8("train")
+    if (classifier or classifier_only) and main:
         t0 = time.perf_counter()
         model = mnist_clf.train(x_train, y_train, epochs=classifier_epochs, seed=seed, device=dev)
         x_test, y_test = load_mnist_uint8("test")
@@ -93,26 +132,32 @@ def train_gan(
         )
     if classifier_only:
         return
-    cfg = TrainGANConfig(seed=seed)
+    cfg, gan_cfg = recipe("celeba64" if faces else "mnist", seed=seed)
     if steps is not None:
         cfg.steps = steps
     if batch_size is not None:
         cfg.batch_size = batch_size
+    cfg.precision = precision
+    name = "gan_celeba64" if faces else "gan"
+    run_dir = run_dir or Path(f"runs/train-gan-{'celeba64' if faces else 'mnist'}")
     t0 = time.perf_counter()
-    G, _, history = run_train(x_train, cfg, device=dev)
+    G, _, history = run_train(x_train, cfg, gan_cfg, device=dev, run_dir=run_dir, resume=resume)
     seconds = time.perf_counter() - t0
+    if not is_main_process():
+        return
     G = G.cpu()
-    G.save_pretrained(out / "gan")
-    log_lines = [json.dumps({"train_config": train_config_dict(cfg), "seconds": round(seconds, 1)})]
-    log_lines += [json.dumps(r) for r in history]
-    atomic_write_text(out / "gan" / "train_log.jsonl", "\n".join(log_lines) + "\n")
+    G.save_pretrained(out / name)
+    header = {"train_config": train_config_dict(cfg), "seconds": round(seconds, 1)}
+    if resume:
+        header["resumed"] = True
+    log_lines = [json.dumps(header)] + [json.dumps(r) for r in history]
+    atomic_write_text(out / name / "train_log.jsonl", "\n".join(log_lines) + "\n")
     with torch.no_grad():
         z = torch.randn(64, G.latent_dim, generator=torch.Generator().manual_seed(1234))
         images = (G(z) + 1.0) / 2.0
-    save_grid_png(images, out / "gan_samples.png")
-    click.echo(
-        f"GAN: {cfg.steps} steps in {seconds:.0f} s -> {out / 'gan'} (samples: {out / 'gan_samples.png'})"
-    )
+    samples = out / f"{name}_samples.png" if faces else out / "gan_samples.png"
+    save_grid_png(images, samples, scale=1 if faces else 2)
+    click.echo(f"GAN: {cfg.steps} steps in {seconds:.0f} s -> {out / name} (samples: {samples})")
 
 
 def _int_list(

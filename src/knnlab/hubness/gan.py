@@ -1,5 +1,6 @@
 """The built-in GAN: a small generator with a mapping network (Z -> W -> image) and a discriminator,
-for 28x28 grayscale digits (MNIST).
+for 28x28 grayscale digits (MNIST) and, with ``image_size=64, image_channels=3``, 64x64 RGB faces
+(CelebA, :data:`CELEBA64_GAN_DIR`).
 
 The generator has both latent spaces of StyleGAN (Karras et al. 2019): ``z ~ N(0, I)`` of size
 ``latent_dim`` is normalised (pixel norm) and sent through a ``mapping_layers``-deep MLP to ``w``; the
@@ -32,16 +33,20 @@ from knnlab.hub import PretrainedMixin
 
 __all__ = [
     "BUILTIN_GAN_DIR",
+    "CELEBA64_GAN_DIR",
     "Discriminator",
     "GANConfig",
     "Generator",
     "MappingNetwork",
     "SynthesisNetwork",
     "builtin_generator",
+    "celeba64_generator",
     "pixel_norm",
 ]
 
 BUILTIN_GAN_DIR = Path(__file__).resolve().parents[1] / "assets" / "gan"
+CELEBA64_GAN_DIR = Path(__file__).resolve().parents[1] / "assets" / "gan_celeba64"
+_BASE = {28: (7, 2), 64: (4, 4)}  # image side -> (side of the first feature map, 2x upsamplings)
 
 
 @dataclass
@@ -51,15 +56,21 @@ class GANConfig:
     latent_dim: int = 64  # size of z ~ N(0, I)
     w_dim: int = 64  # size of the intermediate latent w
     mapping_layers: int = 3  # depth of the z -> w MLP
-    g_channels: int = 64  # generator width at 7x7 (halved at each 2x upsampling)
-    d_channels: int = 32  # discriminator width at 14x14 (doubled at 7x7)
-    image_size: int = 28  # output side; must be 4 * 7 = 28 for this architecture
-    image_channels: int = 1  # 1: grayscale
+    g_channels: int = 64  # generator width at the first feature map (halved at each upsampling)
+    d_channels: int = 32  # discriminator width after its first 2x downsampling (then doubled)
+    image_size: int = 28  # output side: 28 (from 7x7, two upsamplings) or 64 (from 4x4, four)
+    image_channels: int = 1  # 1: grayscale, 3: RGB
     w_avg_beta: float = 0.995  # decay of the running mean of w during training
 
     def __post_init__(self) -> None:
-        if self.image_size != 28:
-            raise InputError(f"GANConfig.image_size={self.image_size}: only 28 is supported")
+        if self.image_size not in _BASE:
+            raise InputError(f"GANConfig.image_size={self.image_size}: use 28 or 64")
+        _, ups = _BASE[self.image_size]
+        if self.g_channels % 2**ups:
+            raise InputError(
+                f"GANConfig.g_channels={self.g_channels} must be divisible by {2**ups} "
+                f"for image_size={self.image_size}"
+            )
         for f in ("latent_dim", "w_dim", "mapping_layers", "g_channels", "d_channels"):
             if getattr(self, f) < 1:
                 raise InputError(f"GANConfig.{f}={getattr(self, f)} must be >= 1")
@@ -92,26 +103,28 @@ class MappingNetwork(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """``w (B, w_dim) -> images (B, C, 28, 28)`` in ``[-1, 1]``: 7x7 -> 14x14 -> 28x28."""
+    """``w (B, w_dim) -> images (B, C, S, S)`` in ``[-1, 1]``: a ``b x b`` map (b = 7 for S = 28,
+    4 for S = 64), then 2x transposed-convolution upsamplings that halve the width, then a 3x3
+    convolution to ``C`` channels."""
 
-    def __init__(self, w_dim: int, channels: int, image_channels: int) -> None:
+    def __init__(
+        self, w_dim: int, channels: int, image_channels: int, image_size: int = 28
+    ) -> None:
         super().__init__()
         c = channels
-        self.c = c
-        self.fc = nn.Sequential(nn.Linear(w_dim, c * 7 * 7), nn.BatchNorm1d(c * 7 * 7), nn.ReLU())
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),  # 7 -> 14
-            nn.BatchNorm2d(c // 2),
-            nn.ReLU(),
-            nn.ConvTranspose2d(c // 2, c // 4, 4, 2, 1, bias=False),  # 14 -> 28
-            nn.BatchNorm2d(c // 4),
-            nn.ReLU(),
-            nn.Conv2d(c // 4, image_channels, 3, 1, 1),
-            nn.Tanh(),
-        )
+        self.c, (self.base, ups) = c, _BASE[image_size]
+        n0 = c * self.base * self.base
+        self.fc = nn.Sequential(nn.Linear(w_dim, n0), nn.BatchNorm1d(n0), nn.ReLU())
+        layers: list[nn.Module] = []
+        for i in range(ups):  # e.g. 7 -> 14 -> 28
+            cin, cout = c >> i, c >> (i + 1)
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout)]
+            layers.append(nn.ReLU())
+        layers += [nn.Conv2d(c >> ups, image_channels, 3, 1, 1), nn.Tanh()]
+        self.up = nn.Sequential(*layers)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        x = self.fc(w).view(-1, self.c, 7, 7)  # (B, C, 7, 7)
+        x = self.fc(w).view(-1, self.c, self.base, self.base)  # (B, C, b, b)
         return self.up(x)
 
 
@@ -132,7 +145,9 @@ class Generator(PretrainedMixin, nn.Module):
         self.config = config or GANConfig()
         cfg = self.config
         self.mapping = MappingNetwork(cfg.latent_dim, cfg.w_dim, cfg.mapping_layers)
-        self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.g_channels, cfg.image_channels)
+        self.synthesis = SynthesisNetwork(
+            cfg.w_dim, cfg.g_channels, cfg.image_channels, cfg.image_size
+        )
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
 
     @property
@@ -158,21 +173,22 @@ class Generator(PretrainedMixin, nn.Module):
 
 
 class Discriminator(nn.Module):
-    """``images (B, C, 28, 28)`` in ``[-1, 1]`` -> logits ``(B,)``; spectral norm on every layer
-    (Miyato et al. 2018)."""
+    """``images (B, C, S, S)`` in ``[-1, 1]`` -> logits ``(B,)``: 4x4 stride-2 convolutions that
+    double the width (28 -> 14 -> 7; 64 -> 32 -> 16 -> 8 -> 4), then a linear layer; spectral norm
+    on every layer (Miyato et al. 2018)."""
 
     def __init__(self, config: GANConfig | None = None) -> None:
         super().__init__()
         cfg = config or GANConfig()
         c = cfg.d_channels
-        self.net = nn.Sequential(
-            spectral_norm(nn.Conv2d(cfg.image_channels, c, 4, 2, 1)),  # 28 -> 14
-            nn.LeakyReLU(0.2),
-            spectral_norm(nn.Conv2d(c, 2 * c, 4, 2, 1)),  # 14 -> 7
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            spectral_norm(nn.Linear(2 * c * 7 * 7, 1)),
-        )
+        base, downs = _BASE[cfg.image_size]
+        layers: list[nn.Module] = []
+        cin = cfg.image_channels
+        for i in range(downs):
+            layers += [spectral_norm(nn.Conv2d(cin, c << i, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            cin = c << i
+        layers += [nn.Flatten(), spectral_norm(nn.Linear(cin * base * base, 1))]
+        self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(1)
@@ -186,3 +202,14 @@ def builtin_generator(device: str | torch.device = "cpu") -> Generator:
             "recreate them with `knnlab train gan --out <that folder>`"
         )
     return Generator.from_pretrained(BUILTIN_GAN_DIR, map_location=device)
+
+
+def celeba64_generator(device: str | torch.device = "cpu") -> Generator:
+    """The shipped 64x64 face generator (``knnlab/assets/gan_celeba64``), trained on CelebA6000's
+    train split by ``knnlab train gan --data CelebA6000``."""
+    if not (CELEBA64_GAN_DIR / "model.safetensors").is_file():
+        raise DataNotFoundError(
+            f"the CelebA 64x64 GAN weights are missing from {CELEBA64_GAN_DIR}; recreate them with "
+            "`knnlab train gan --data CelebA6000 --out <its parent folder>`"
+        )
+    return Generator.from_pretrained(CELEBA64_GAN_DIR, map_location=device)

@@ -127,7 +127,7 @@ def celeba64_images(
     """CelebA6000 faces ``(N, 3, 64, 64)`` float32 in [0, 1], sorted by file name.
 
     Each aligned 178 × 218 photo is cut to its centre 178 × 178 square and shrunk to 64 × 64 with
-    :func:`knnlab.data.imresize` (MATLAB's antialiased bicubic). ``n`` images are drawn without
+    PIL's antialiased bicubic, as the face GAN's training images. ``n`` images are drawn without
     replacement with ``seed`` (all 6 000 when ``n`` is None); only those are decoded.
     """
     from knnlab.data import dataset_dir, list_images
@@ -142,23 +142,22 @@ def celeba64_images(
 
 @functools.lru_cache(maxsize=2)
 def _celeba64_files(files: tuple[str, ...], batch_size: int) -> torch.Tensor:
-    from knnlab.data import imresize, read_image
+    """The faces exactly as the face GAN was trained on them (one transform for both:
+    :func:`knnlab.hubness.train_gan.celeba64_transform`)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from knnlab.hubness.train_gan import celeba64_transform
     from knnlab.progress import progress
 
     out = torch.empty(len(files), 3, CELEBA_SIZE, CELEBA_SIZE)
     for s in progress(range(0, len(files), batch_size), desc="CelebA6000 64x64", unit="batch"):
-        crops = []
-        for f in files[s : s + batch_size]:
-            im = read_image(f, channels=3)  # (3, H, W)
-            h, w = im.shape[-2:]
-            side = min(CELEBA_CROP, h, w)
-            top, left = (h - side) // 2, (w - side) // 2
-            crops.append(im[:, top : top + side, left : left + side])
-        if len({c.shape for c in crops}) == 1:
-            small = imresize(torch.stack(crops), size=(CELEBA_SIZE, CELEBA_SIZE))
-        else:  # photos of other sizes: one by one
-            small = torch.stack([imresize(c, size=(CELEBA_SIZE, CELEBA_SIZE)) for c in crops])
-        out[s : s + len(crops)] = small.clamp(0.0, 1.0)
+        for i, f in enumerate(files[s : s + batch_size]):
+            try:
+                with Image.open(f) as im:
+                    u8 = celeba64_transform(im, CELEBA_SIZE)
+            except (OSError, UnidentifiedImageError) as e:
+                raise InputError(f"{f}: not a readable image ({e})") from e
+            out[s + i] = torch.from_numpy(u8).float() / 255.0
     return out
 
 

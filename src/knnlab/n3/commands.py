@@ -329,6 +329,10 @@ def train_denoise(
     )
     out = out or Path(f"runs/denoise-{arch}-sigma{sigma:g}")
     summary = train_denoiser(cfg, out, resume=resume, device=_device(device))
+    from knnlab.train import is_main_process
+
+    if not is_main_process():  # under torchrun rank 0 reports
+        return
     click.echo(
         f"trained {arch} for {summary['steps']} steps in {summary['seconds']:.0f} s -> {out}/model"
     )

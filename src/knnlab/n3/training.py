@@ -180,9 +180,11 @@ def train_denoiser(
     """Train, recalibrate BatchNorm, save ``out_dir/model`` (``save_pretrained``), evaluate.
 
     Returns (and writes to ``out_dir/summary.json``) the steps, the time and the evaluation.
+    Under torchrun every rank trains; only rank 0 recalibrates BatchNorm, saves, evaluates and
+    writes the summary (the other ranks return the training part of it).
     """
     from knnlab.data import PatchDataset
-    from knnlab.train import TrainConfig, Trainer
+    from knnlab.train import TrainConfig, Trainer, barrier
 
     out_dir = Path(out_dir)
     device = torch.device(device)
@@ -231,6 +233,28 @@ def train_denoiser(
     result = trainer.fit(resume=resume)
     train_seconds = trainer.elapsed
 
+    summary: dict[str, Any] = {
+        "model": cfg.model,
+        "config": asdict(cfg),
+        "steps": result.step,
+        "seconds": round(train_seconds, 1),
+        "last_log": result.last_log,
+        "model_dir": str(out_dir / "model"),
+    }
+    if trainer.is_main:  # under torchrun only rank 0 recalibrates, saves and evaluates
+        summary.update(_finish_on_main(cfg, trainer, out_dir, sigma))
+        summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        atomic_write_json(out_dir / "summary.json", summary)
+    barrier()
+    return summary
+
+
+def _finish_on_main(
+    cfg: DenoiseTrainConfig, trainer: Any, out_dir: Path, sigma: float
+) -> dict[str, Any]:
+    """BatchNorm recalibration, ``out_dir/model`` and the evaluation (rank 0's work)."""
+    from knnlab.data import PatchDataset
+
     # final BatchNorm statistics from fresh training batches (replaces the released lr-0 epoch)
     gen = torch.Generator().manual_seed(cfg.seed + 7919)
     bn_data = PatchDataset(
@@ -250,25 +274,14 @@ def train_denoiser(
     n_bn = recalibrate_batchnorm(model, bn_batches())
     model.eval()
     model.save_pretrained(out_dir / "model")
-
-    summary: dict[str, Any] = {
-        "model": cfg.model,
-        "config": asdict(cfg),
-        "steps": result.step,
-        "seconds": round(train_seconds, 1),
-        "wall_seconds": round(time.perf_counter() - t0, 1),
-        "bn_recalibration_batches": n_bn,
-        "last_log": result.last_log,
-        "model_dir": str(out_dir / "model"),
-    }
+    done: dict[str, Any] = {"bn_recalibration_batches": n_bn}
     label, eval_fn = _make_eval_fn(cfg, trainer.device)
     if eval_fn is not None:
         ev = eval_fn(model)
-        summary["eval"] = {
+        done["eval"] = {
             "dataset": label,
             "sigma": cfg.sigma,
             "num_images": len(ev["images"]),
             "results": [ev],
         }
-    atomic_write_json(out_dir / "summary.json", summary)
-    return summary
+    return done

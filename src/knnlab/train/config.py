@@ -13,6 +13,7 @@ __all__ = ["TrainConfig"]
 
 _OPTIMIZERS = ("adam", "adamw")
 _SCHEDULES = ("constant", "cosine", "exp", "linear")
+_PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 @dataclass
@@ -50,6 +51,11 @@ class TrainConfig:
     grad_clip: float | None = None  # clip the global gradient L2 norm to this value (None: off)
     ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999)
 
+    # --- gradient accumulation and mixed precision ---
+    accum_steps: int = 1  # split each rank's batch into this many micro-batches (grad accumulation)
+    precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (CUDA only, with a GradScaler) | "auto"
+    # ("auto": bf16 on CUDA when supported, else fp16 on CUDA; fp32 on CPU)
+
     # --- bookkeeping ---
     log_every: int = 50  # write a log line (mean of the losses since the last one) every N steps
     eval_every: int | None = None  # call eval_fn every N steps and at the end (None: only at end)
@@ -60,7 +66,7 @@ class TrainConfig:
     out_dir: str | Path = "runs/train"  # checkpoints/, log.jsonl, tb/, model.safetensors go here
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" (under torchrun: cuda:LOCAL_RANK)
     tensorboard: bool = True  # also log to out_dir/tb when the tensorboard package is installed
-    ddp_find_unused_parameters: bool = False  # DDP option, for models with unused branches
+    ddp_find_unused_parameters: bool = False  # unused: gradients are all-reduced without DDP
 
     # free-form extras a method wants recorded with its run (saved in the checkpoint state)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -100,6 +106,11 @@ class TrainConfig:
         need(
             self.ema_decay is None or 0.0 <= self.ema_decay < 1.0,
             f"ema_decay={self.ema_decay} must be None or in [0, 1)",
+        )
+        need(self.accum_steps >= 1, f"accum_steps={self.accum_steps} must be >= 1")
+        need(
+            self.precision in _PRECISIONS,
+            f"precision={self.precision!r}; use one of {', '.join(_PRECISIONS)}",
         )
         need(self.log_every >= 1, f"log_every={self.log_every} must be >= 1")
         for name in ("eval_every", "checkpoint_every"):
