@@ -1,7 +1,11 @@
-"""knnlab.bright: BRIGHT/BRICS hash-table autoencoders (Yang et al. 2023). Not implemented yet.
+"""knnlab.bright: BRIGHT/BRICS hash-table autoencoders (Yang, Wang, Mahdavi-Amiri, Zhang, "BRIGHT:
+Bi-level Feature Representation of Image Collections using Groups of Hash Tables", arXiv 2305.18601).
 
-The planned parts are: an encoder to bounded continuous key codes, groups of multi-resolution hash
-tables (Instant-NGP style) looked up by those codes, a decoder, and latent diffusion over the key
-codes. It will build on ``knnlab.train``, ``knnlab.metrics`` (FID, precision/recall, novelty) and
-``knnlab.knn``.
+An encoder maps an image to bounded continuous key codes; each group of key channels looks features
+up in its own multi-resolution hash grid (:class:`HashGrid`, tiny-cuda-nn's definition); a
+StyleGAN2-style decoder turns the retrieved feature grid into the image.
 """
+
+from knnlab.bright.hashgrid import HashGrid, HashGridConfig, hash_grid
+
+__all__ = ["HashGrid", "HashGridConfig", "hash_grid"]
