@@ -6,6 +6,19 @@ up in its own multi-resolution hash grid (:class:`HashGrid`, tiny-cuda-nn's defi
 StyleGAN2-style decoder turns the retrieved feature grid into the image.
 """
 
+from knnlab.bright.autoencoder import CONFIGS, BrightAutoencoder, BrightConfig, bright_config
+from knnlab.bright.baselines import BaselineAutoencoder, BaselineConfig, baseline_config
 from knnlab.bright.hashgrid import HashGrid, HashGridConfig, hash_grid
 
-__all__ = ["HashGrid", "HashGridConfig", "hash_grid"]
+__all__ = [
+    "CONFIGS",
+    "BaselineAutoencoder",
+    "BaselineConfig",
+    "BrightAutoencoder",
+    "BrightConfig",
+    "HashGrid",
+    "HashGridConfig",
+    "baseline_config",
+    "bright_config",
+    "hash_grid",
+]
