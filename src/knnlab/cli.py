@@ -73,6 +73,7 @@ def demo(out: Path, quick: bool, only: tuple[str, ...], device: str, seed: int) 
 
 
 def _attach() -> None:
+    from knnlab.bright.commands import eval_bright, experiment_bright, train_bright
     from knnlab.data.commands import data
     from knnlab.hubness.commands import experiment_hubness, train_gan
     from knnlab.n3.commands import denoise, eval_denoise, train_denoise
@@ -83,6 +84,9 @@ def _attach() -> None:
     train.add_command(train_gan)
     eval_.add_command(eval_denoise)
     experiment.add_command(experiment_hubness)
+    train.add_command(train_bright)
+    eval_.add_command(eval_bright)
+    experiment.add_command(experiment_bright)
 
 
 _attach()

@@ -49,6 +49,7 @@ __all__ = [
     "hash_grid",
     "level_layout",
     "level_scales",
+    "level_usage",
 ]
 
 #: tcnn's per-dimension hash primes (the first is 1, for cache coherence along x).
@@ -224,6 +225,21 @@ class _HashGridFn(torch.autograd.Function):
                     step = torch.bmm(dw, dots.to(x.dtype).unsqueeze(2)).squeeze(2)
                     grad_x[lo : lo + m] += scale * step
         return grad_x, grad_p, None, None
+
+
+@torch.no_grad()
+def level_usage(x: torch.Tensor, cfg: HashGridConfig, *, chunk: int = 1 << 16) -> list[float]:
+    """Per level, the share of its table entries that receive a non-zero interpolation weight
+    from some point of ``x (N, d)`` (how much of each table a data set uses)."""
+    used = [
+        torch.zeros(size, dtype=torch.bool, device=x.device) for *_, size, _ in level_layout(cfg)
+    ]
+    for lo in range(0, x.shape[0], chunk):
+        xc = x[lo : lo + chunk]
+        for lvl, (scale, res, _off, size, dense) in enumerate(level_layout(cfg)):
+            idx, w, _, _ = _corners(xc, scale, res, size, dense)
+            used[lvl][idx[w > 0]] = True
+    return [float(u.double().mean()) for u in used]
 
 
 def _tcnn_available(x: torch.Tensor) -> bool:
