@@ -42,11 +42,18 @@ def _hubness() -> SectionFn:
     return section
 
 
+def _bright() -> SectionFn:
+    from knnlab.bright.demo import section
+
+    return section
+
+
 # name -> loader of the section function, in report order
 SECTIONS: dict[str, Callable[[], SectionFn]] = {
     "knn": _knn,
     "denoise": _denoise,
     "hubness": _hubness,
+    "bright": _bright,
 }
 
 

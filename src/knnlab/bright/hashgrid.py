@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -282,8 +283,7 @@ class HashGrid(nn.Module):
 
     ``HashGrid(3, n_levels=16, n_features_per_level=2, log2_hashmap_size=19, base_resolution=16,
     per_level_scale=2.0)`` or with ``finest_resolution=N_max``. ``backend="auto"`` uses tinycudann
-    on CUDA when it is installed (its parameters are then kept in tcnn's module; ``params`` still
-    reads them in this layout).
+    on CUDA when it is installed, with this module's ``params`` (tcnn's layout) as its weights.
     """
 
     def __init__(
@@ -336,11 +336,14 @@ class HashGrid(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, d)`` in [0, 1] → ``(N, L·F)``."""
         if self.backend != "torch" and _tcnn_available(x):  # pragma: no cover
-            if self._tcnn is None:
-                self._tcnn = self._tcnn_module()
-            # tcnn keeps a flat copy; share storage with self.params so both views agree
-            self._tcnn.params = nn.Parameter(self.params.reshape(-1))
-            return self._tcnn(x).to(x.dtype)
+            if self._tcnn is None:  # kept out of the state dict: its own weights are unused
+                self.__dict__["_tcnn"] = self._tcnn_module()
+            # run tcnn's kernels with this module's tables (same layout), so that gradients
+            # reach self.params and both backends share one set of weights
+            flat = self.params.reshape(-1).float()
+            enc: Any = self._tcnn
+            out = torch.func.functional_call(enc, {"params": flat}, (x.float(),))
+            return out.to(x.dtype)
         if self.backend == "tcnn" and not _tcnn_available(x):
             raise InputError(
                 "HashGrid(backend='tcnn'): tinycudann is not importable or the input is not on "
