@@ -142,43 +142,60 @@ def _corners(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Indices ``(N, 2^d)`` int64, weights ``(N, 2^d)``, fractions and the cell for one level.
 
-    Corner ``k`` takes offset bit ``(k >> i) & 1`` along dim ``i`` (dim 0 is the lowest bit).
+    Corner ``k`` takes offset bit ``(k >> i) & 1`` along dim ``i`` (dim 0 is the lowest bit). The
+    columns are built by doubling: after dim ``i`` the first ``2^(i+1)`` are filled.
     """
     n, d = x.shape
     pos = x * scale + 0.5
     cell = torch.floor(pos)
     frac = pos - cell
     g = cell.to(torch.int64)  # (N, d)
-    idx = torch.zeros(n, 1, dtype=torch.int64, device=x.device)
-    w = torch.ones(n, 1, dtype=x.dtype, device=x.device)
+    k = 1 << d
+    idx = torch.zeros(n, k, dtype=torch.int64, device=x.device)
     stride = 1
     for i in range(d):
-        if dense:  # uint32 arithmetic, as tcnn (matters only for inputs below 0)
-            a0 = ((g[:, i : i + 1] & _MASK) * stride) & _MASK
-            a1 = (((g[:, i : i + 1] + 1) & _MASK) * stride) & _MASK
-            idx = torch.cat([(idx + a0) & _MASK, (idx + a1) & _MASK], dim=1)
+        m = 1 << i
+        gi = g[:, i : i + 1]
+        if dense:  # Σ c_i·stride_i in uint32 arithmetic, as tcnn (masking matters below 0 only)
+            a0 = ((gi & _MASK) * stride) & _MASK
+            a1 = (((gi + 1) & _MASK) * stride) & _MASK
+            torch.add(idx[:, :m], a1, out=idx[:, m : 2 * m])
+            idx[:, :m] += a0
             stride *= res
-        else:
-            a0 = (g[:, i : i + 1] * PRIMES[i]) & _MASK
-            a1 = ((g[:, i : i + 1] + 1) * PRIMES[i]) & _MASK
-            idx = torch.cat([idx ^ a0, idx ^ a1], dim=1)
+        else:  # XOR_i (c_i·π_i mod 2^32)
+            a0 = (gi * PRIMES[i]) & _MASK
+            a1 = ((gi + 1) * PRIMES[i]) & _MASK
+            torch.bitwise_xor(idx[:, :m], a1, out=idx[:, m : 2 * m])
+            idx[:, :m] ^= a0
+    if dense:
+        idx &= _MASK
+    if size & (size - 1) == 0:
+        idx &= size - 1
+    else:
+        idx %= size
+    return idx, _dlinear(frac), frac, g
+
+
+def _dlinear(frac: torch.Tensor, skip: int | None = None) -> torch.Tensor:
+    """d-linear corner weights ``(N, 2^d)`` from the fractions ``(N, d)``; with ``skip = i`` the
+    factor of dim ``i`` is replaced by its derivative (−1 for the low corner, +1 for the high)."""
+    n, d = frac.shape
+    w = torch.ones(n, 1 << d, dtype=frac.dtype, device=frac.device)
+    for i in range(d):
+        m = 1 << i
         f = frac[:, i : i + 1]
-        w = torch.cat([w * (1 - f), w * f], dim=1)
-    return idx % size, w, frac, g
+        if i == skip:
+            w[:, m : 2 * m] = w[:, :m]
+            w[:, :m].neg_()
+        else:
+            torch.mul(w[:, :m], f, out=w[:, m : 2 * m])
+            w[:, :m] *= 1 - f
+    return w
 
 
 def _weight_grads(frac: torch.Tensor) -> torch.Tensor:
     """``∂w_k/∂frac_i`` for every corner: ``(N, d, 2^d)``."""
-    n, d = frac.shape
-    out = []
-    for i in range(d):
-        w = torch.ones(n, 1, dtype=frac.dtype, device=frac.device)
-        for j in range(d):
-            f = frac[:, j : j + 1]
-            lo, hi = (-torch.ones_like(f), torch.ones_like(f)) if j == i else (1 - f, f)
-            w = torch.cat([w * lo, w * hi], dim=1)
-        out.append(w)
-    return torch.stack(out, dim=1)
+    return torch.stack([_dlinear(frac, skip=i) for i in range(frac.shape[1])], dim=1)
 
 
 class _HashGridFn(torch.autograd.Function):
