@@ -151,7 +151,8 @@ def _corners(
     frac = pos - cell
     g = cell.to(torch.int64)  # (N, d)
     k = 1 << d
-    idx = torch.zeros(n, k, dtype=torch.int64, device=x.device)
+    idx = torch.empty(n, k, dtype=torch.int64, device=x.device)
+    idx[:, :1] = 0
     stride = 1
     for i in range(d):
         m = 1 << i
@@ -180,7 +181,8 @@ def _dlinear(frac: torch.Tensor, skip: int | None = None) -> torch.Tensor:
     """d-linear corner weights ``(N, 2^d)`` from the fractions ``(N, d)``; with ``skip = i`` the
     factor of dim ``i`` is replaced by its derivative (−1 for the low corner, +1 for the high)."""
     n, d = frac.shape
-    w = torch.ones(n, 1 << d, dtype=frac.dtype, device=frac.device)
+    w = torch.empty(n, 1 << d, dtype=frac.dtype, device=frac.device)
+    w[:, :1] = 1
     for i in range(d):
         m = 1 << i
         f = frac[:, i : i + 1]
@@ -191,11 +193,6 @@ def _dlinear(frac: torch.Tensor, skip: int | None = None) -> torch.Tensor:
             torch.mul(w[:, :m], f, out=w[:, m : 2 * m])
             w[:, :m] *= 1 - f
     return w
-
-
-def _weight_grads(frac: torch.Tensor) -> torch.Tensor:
-    """``∂w_k/∂frac_i`` for every corner: ``(N, d, 2^d)``."""
-    return torch.stack([_dlinear(frac, skip=i) for i in range(frac.shape[1])], dim=1)
 
 
 class _HashGridFn(torch.autograd.Function):
@@ -234,14 +231,21 @@ class _HashGridFn(torch.autograd.Function):
                 idx, w, frac, _ = _corners(xc, scale, res, size, dense)
                 flat = idx.reshape(-1)
                 if grad_p is not None:
-                    contrib = w.to(params.dtype).unsqueeze(2) * g.unsqueeze(1)  # (m, 2^d, F)
-                    grad_p[off : off + size].index_add_(0, flat, contrib.reshape(-1, nf))
+                    # scatter-add of w·g into the table rows; one weighted bincount per feature
+                    # is several times faster on CPU than index_add_ over rows of F values
+                    wp = w.to(params.dtype)
+                    for f in range(nf):
+                        contrib = (wp * g[:, f : f + 1]).reshape(-1)  # (m·2^d,)
+                        grad_p[off : off + size, f] += torch.bincount(
+                            flat, weights=contrib, minlength=size
+                        )
                 if grad_x is not None:
                     feats = params[off : off + size].index_select(0, flat).view(m, -1, nf)
                     dots = torch.bmm(feats, g.unsqueeze(2)).squeeze(2)  # (m, 2^d)
-                    dw = _weight_grads(frac)  # (m, d, 2^d)
-                    step = torch.bmm(dw, dots.to(x.dtype).unsqueeze(2)).squeeze(2)
-                    grad_x[lo : lo + m] += scale * step
+                    dots = dots.to(x.dtype)
+                    for i in range(x.shape[1]):  # Σ_k ∂w_k/∂frac_i · <f_k, g>, times the scale
+                        dwi = _dlinear(frac, skip=i)  # (m, 2^d)
+                        grad_x[lo : lo + m, i] += scale * (dwi * dots).sum(1)
         return grad_x, grad_p, None, None
 
 
