@@ -47,7 +47,7 @@ def train_bright(data, config, baseline, steps, batch_size, lr, ema_decay, gan, 
 
     \b
     The shipped demo weights (src/knnlab/assets/bright_mnist) are reproduced by
-        knnlab train bright --data MNIST --config tiny --steps 300 --seed 0 -o outputs/bright_mnist
+        knnlab train bright --data MNIST --config tiny --steps 160 --batch-size 16 --seed 0 -o outputs/bright_mnist
     and copying outputs/bright_mnist/model/{config.json,model.safetensors} there.
     """
     from knnlab.bright.training import BrightTrainConfig, train_autoencoder

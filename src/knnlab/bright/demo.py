@@ -1,7 +1,7 @@
 """Demo section "bright": MNIST test digits reconstructed by the shipped tiny BRIGHT autoencoder.
 
 The weights in ``knnlab/assets/bright_mnist/`` (config.json + model.safetensors, about 2 MB) are
-reproduced by ``knnlab train bright --data MNIST --config tiny --steps 40 --batch-size 16 --seed 0``
+reproduced by ``knnlab train bright --data MNIST --config tiny --steps 160 --batch-size 16 --seed 0``
 (see ``ASSET_COMMAND``), then copying ``OUT/model/*`` there.
 """
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "assets" / "bright_mnist"
 ASSET_COMMAND = (
-    "knnlab train bright --data MNIST --config tiny --steps 40 --batch-size 16 --seed 0 "
+    "knnlab train bright --data MNIST --config tiny --steps 160 --batch-size 16 --seed 0 "
     "-o outputs/bright_mnist && cp outputs/bright_mnist/model/* src/knnlab/assets/bright_mnist/"
 )
 
