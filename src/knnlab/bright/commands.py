@@ -117,21 +117,23 @@ def eval_bright(model_dir, data, split, limit, features, feature_weights, out, d
 @click.option("--data", "datasets", multiple=True, default=("MNIST", "CelebA6000"),
               show_default=True, help="Data sets (repeatable).")  # fmt: skip
 @click.option("--methods", default="bright,vq,rq,kl", show_default=True)
-@click.option("--mnist-steps", default=300, show_default=True, help="Steps per MNIST row.")
-@click.option("--celeba-steps", default=150, show_default=True, help="Steps per CelebA row.")
-@click.option("--batch-size", default=16, show_default=True)
-@click.option("--eval-limit", default=1000, show_default=True, help="Held-out images per set.")
-@click.option(
-    "--train-limit", default=None, type=int, help="Training images per set (default: all)."
-)
+@click.option("--mnist-steps", default=160, show_default=True, help="Steps per MNIST row.")
+@click.option("--celeba-steps", default=80, show_default=True, help="Steps per CelebA row.")
+@click.option("--mnist-batch-size", default=16, show_default=True)
+@click.option("--celeba-batch-size", default=8, show_default=True)
+@click.option("--celeba-train-limit", default=640, show_default=True,
+              help="CelebA training images (the first N of the train split; MNIST uses all).")  # fmt: skip
+@click.option("--mnist-eval-limit", default=500, show_default=True, help="Held-out MNIST images.")
+@click.option("--celeba-eval-limit", default=200, show_default=True, help="Held-out CelebA images.")
 @click.option("--quick", is_flag=True, help="A smoke run: 5 steps, 64 held-out images.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("outputs/bright"),
               show_default=True, help="results.json + figures; OUT/runs/ holds models and logs.")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threads", default=1, show_default=True)
-def experiment_bright(datasets, methods, mnist_steps, celeba_steps, batch_size, eval_limit,
-                      train_limit, quick, seed, out, device, threads) -> None:  # fmt: skip
+def experiment_bright(datasets, methods, mnist_steps, celeba_steps, mnist_batch_size,
+                      celeba_batch_size, celeba_train_limit, mnist_eval_limit, celeba_eval_limit,
+                      quick, seed, out, device, threads) -> None:  # fmt: skip
     """BRIGHT vs VQ / RQ / KL at equal code size on MNIST and CelebA 64²: table and figures."""
     from knnlab.bright.experiment import BrightExperimentConfig, run_experiment
     from knnlab.devices import resolve_device
@@ -139,12 +141,15 @@ def experiment_bright(datasets, methods, mnist_steps, celeba_steps, batch_size, 
 
     _threads(threads)
     if quick:
-        mnist_steps, celeba_steps, eval_limit = 5, 5, 64
+        mnist_steps = celeba_steps = 5
+        mnist_eval_limit = celeba_eval_limit = 64
     cfg = BrightExperimentConfig(
         datasets=tuple(datasets), methods=tuple(m.strip() for m in methods.split(",")),
-        steps={"MNIST": mnist_steps, "CelebA6000": celeba_steps}, batch_size=batch_size,
-        eval_limit=eval_limit, train_limit=train_limit, seed=seed,
-        device=str(resolve_device(device)),
+        steps={"MNIST": mnist_steps, "CelebA6000": celeba_steps},
+        batch_size={"MNIST": mnist_batch_size, "CelebA6000": celeba_batch_size},
+        train_limit={"MNIST": None, "CelebA6000": celeba_train_limit},
+        eval_limit={"MNIST": mnist_eval_limit, "CelebA6000": celeba_eval_limit},
+        seed=seed, device=str(resolve_device(device)),
     )  # fmt: skip
     res = run_experiment(cfg, Path(str(out) + "_runs"))
     write_experiment(out, res)
