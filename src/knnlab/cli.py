@@ -112,6 +112,7 @@ def report_cmd(folders: tuple[Path, ...], out: Path, title: str) -> None:
 
 
 def _attach() -> None:
+    from knnlab.bright.commands import eval_bright, experiment_bright, train_bright
     from knnlab.bright.ldm_commands import sample_bright
     from knnlab.data.commands import data
     from knnlab.hubness.commands import experiment_hubness, train_gan
@@ -129,6 +130,9 @@ def _attach() -> None:
     experiment.add_command(experiment_hubness)
     sample.add_command(sample_bright)
     experiment.add_command(experiment_real_noise)
+    train.add_command(train_bright)
+    eval_.add_command(eval_bright)
+    experiment.add_command(experiment_bright)
 
 
 _attach()

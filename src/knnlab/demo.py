@@ -50,6 +50,12 @@ def _real_noise() -> tuple[str, SectionFn]:
     return TITLE, section
 
 
+def _bright() -> tuple[str, SectionFn]:
+    from knnlab.bright.demo import TITLE, section
+
+    return TITLE, section
+
+
 def _hubness() -> tuple[str, SectionFn]:
     from knnlab.hubness.demo import TITLE, section
 
@@ -62,6 +68,7 @@ SECTIONS: dict[str, Callable[[], tuple[str, SectionFn]]] = {
     "denoise": _denoise,
     "real-noise": _real_noise,
     "hubness": _hubness,
+    "bright": _bright,
 }
 
 

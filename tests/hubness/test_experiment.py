@@ -126,7 +126,7 @@ def test_unknown_feature_network_is_refused_by_the_lookup() -> None:
     from knnlab.errors import InputError
 
     # features resolve through knnlab.metrics.features.get_extractor, before any data is read
-    with pytest.raises(InputError, match="feature network 'clip'"):
+    with pytest.raises(InputError, match="--features 'clip': choose"):
         run_experiment(HubnessExperimentConfig(features="clip", device="cpu"))
 
 

@@ -223,11 +223,9 @@ class KeyCodeDiffusionPipeline:
 
 
 def _register_known() -> None:
-    """Import the modules whose autoencoders register themselves."""
-    import importlib
+    """Register knnlab's own autoencoders (BRIGHT and the VQ/RQ/KL baselines)."""
+    from knnlab.bright.autoencoder import BrightAutoencoder
+    from knnlab.bright.baselines import BaselineAutoencoder
 
-    for module in ("knnlab.bright.autoencoder", "knnlab.bright.baselines"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
+    for cls in (BrightAutoencoder, BaselineAutoencoder):
+        AUTOENCODERS.setdefault(cls.__name__, cls)

@@ -1,0 +1,380 @@
+"""Multi-resolution hash grids exactly as tiny-cuda-nn's ``HashGrid`` encoding defines them.
+
+Müller, Evans, Schied, Keller, "Instant Neural Graphics Primitives with a Multiresolution Hash
+Encoding", SIGGRAPH 2022, Sec. 3 (Eq. 3 for the level scales, Eq. 4 for the spatial hash), with the
+details of tiny-cuda-nn's ``encodings/grid.h``:
+
+- level ``l`` (0 … L−1): ``scale_l = 2^(l·log2 b)·N_min − 1``, ``resolution_l = ceil(scale_l) + 1``;
+  ``b`` is ``per_level_scale`` (or ``exp(ln(N_max/N_min)/(L−1))`` from ``finest_resolution``);
+- ``pos = scale_l·x + 0.5``; its floor names the cell, its fraction gives d-linear weights of the
+  2^d corners;
+- table size ``T_l = min(next multiple of 8 of resolution_l^d, 2^log2_hashmap_size)``;
+- a corner ``c`` (non-negative integers) is indexed densely, ``Σ_i c_i·resolution_l^i``, when
+  ``resolution_l^d ≤ T_l``, else by ``XOR_i (c_i·π_i mod 2^32)`` with the primes
+  π = (1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737); both are taken
+  modulo ``T_l``. Corners at ``x = 1`` can step one past the last grid row; they wrap around through
+  the modulo, as in tcnn;
+- the tables of all levels are the rows of one ``params`` tensor ``(Σ_l T_l, F)`` with per-level
+  offsets (tcnn's layout: a tcnn ``HashGrid``'s flat parameters reshaped to ``(-1, F)`` import as is),
+  initialised U(−1e-4, 1e-4); the output is level-major, ``out[:, l·F + f]``.
+
+How torch-ngp's ``GridEncoder`` (which the BRICS release used) differs:
+
+- a dense level has stride ``resolution + 1`` per axis (``(resolution+1)^d`` entries) and its
+  corners never wrap around;
+- its table size is capped at ``2^log2_hashmap_size`` first and only then rounded up to a multiple
+  of 8;
+- inputs outside [0, 1] give zero features (tcnn extrapolates through the hash / modulo).
+
+Backends: ``"torch"`` is the vectorised pure-PyTorch path here (one pass per level over all 2^d
+corners at once, with a hand-written backward that recomputes indices and weights instead of
+storing them, so the memory held for backward is the input only); ``"tcnn"`` wraps tinycudann
+when it is importable and the input is on CUDA; ``"auto"`` picks tcnn when it can, else torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from knnlab.errors import InputError
+
+__all__ = [
+    "PRIMES",
+    "HashGrid",
+    "HashGridConfig",
+    "hash_grid",
+    "level_layout",
+    "level_scales",
+    "level_usage",
+]
+
+#: tcnn's per-dimension hash primes (the first is 1, for cache coherence along x).
+PRIMES = (1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737)
+_MASK = 0xFFFFFFFF
+_BACKENDS = ("auto", "torch", "tcnn")
+_CHUNK = 1 << 16  # points per pass of the torch path (bounds its temporaries)
+
+
+@dataclass
+class HashGridConfig:
+    """One hash-grid encoding (tcnn's ``{"otype": "HashGrid", ...}``)."""
+
+    n_input_dims: int = 3  # d, 1 … 4
+    n_levels: int = 16  # L
+    n_features_per_level: int = 2  # F
+    log2_hashmap_size: int = 19  # log2 of the largest table size T
+    base_resolution: int = 16  # N_min
+    per_level_scale: float = 2.0  # b (ignored when finest_resolution is given)
+    finest_resolution: float | None = None  # N_max: b = exp(ln(N_max / N_min) / (L − 1))
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise InputError(f"HashGrid: {msg}")
+
+        need(1 <= self.n_input_dims <= 4, f"n_input_dims={self.n_input_dims}; allowed 1 … 4")
+        need(self.n_levels >= 1, f"n_levels={self.n_levels} must be >= 1")
+        need(self.n_features_per_level >= 1, f"n_features_per_level={self.n_features_per_level}")
+        need(
+            1 <= self.log2_hashmap_size <= 30,
+            f"log2_hashmap_size={self.log2_hashmap_size}; allowed 1 … 30",
+        )
+        need(self.base_resolution >= 1, f"base_resolution={self.base_resolution} must be >= 1")
+        need(self.per_level_scale >= 1.0, f"per_level_scale={self.per_level_scale} must be >= 1")
+        if self.finest_resolution is not None:
+            need(
+                self.finest_resolution >= self.base_resolution,
+                f"finest_resolution={self.finest_resolution} must be >= base_resolution",
+            )
+
+    @property
+    def growth(self) -> float:
+        """The per-level scale b."""
+        if self.finest_resolution is not None:
+            if self.n_levels == 1:
+                return 1.0
+            return math.exp(
+                math.log(self.finest_resolution / self.base_resolution) / (self.n_levels - 1)
+            )
+        return float(self.per_level_scale)
+
+    @property
+    def n_output_dims(self) -> int:
+        return self.n_levels * self.n_features_per_level
+
+
+def level_scales(cfg: HashGridConfig) -> list[float]:
+    """``scale_l = 2^(l·log2 b)·N_min − 1`` for every level (tcnn's ``grid_scale``)."""
+    log2_b = math.log2(cfg.growth)
+    return [2.0 ** (lvl * log2_b) * cfg.base_resolution - 1.0 for lvl in range(cfg.n_levels)]
+
+
+def level_layout(cfg: HashGridConfig) -> list[tuple[float, int, int, int, bool]]:
+    """Per level ``(scale, resolution, offset, size, dense)``; ``Σ size`` is the params' rows."""
+    out = []
+    offset = 0
+    cap = 1 << cfg.log2_hashmap_size
+    for scale in level_scales(cfg):
+        res = math.ceil(scale) + 1
+        full = min(res**cfg.n_input_dims, (1 << 31) - 1)  # tcnn clamps at uint32 max / 2
+        size = min(-(-full // 8) * 8, cap)
+        out.append((scale, res, offset, size, res**cfg.n_input_dims <= size))
+        offset += size
+    return out
+
+
+def n_params(cfg: HashGridConfig) -> int:
+    """Rows of ``params``."""
+    _, _, off, size, _ = level_layout(cfg)[-1]
+    return off + size
+
+
+# --------------------------------------------------------------------------- the torch path
+
+
+def _corners(
+    x: torch.Tensor, scale: float, res: int, size: int, dense: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Indices ``(N, 2^d)`` int64, weights ``(N, 2^d)``, fractions and the cell for one level.
+
+    Corner ``k`` takes offset bit ``(k >> i) & 1`` along dim ``i`` (dim 0 is the lowest bit). The
+    columns are built by doubling: after dim ``i`` the first ``2^(i+1)`` are filled.
+    """
+    n, d = x.shape
+    pos = x * scale + 0.5
+    cell = torch.floor(pos)
+    frac = pos - cell
+    g = cell.to(torch.int64)  # (N, d)
+    k = 1 << d
+    idx = torch.empty(n, k, dtype=torch.int64, device=x.device)
+    idx[:, :1] = 0
+    stride = 1
+    for i in range(d):
+        m = 1 << i
+        gi = g[:, i : i + 1]
+        if dense:  # Σ c_i·stride_i in uint32 arithmetic, as tcnn (masking matters below 0 only)
+            a0 = ((gi & _MASK) * stride) & _MASK
+            a1 = (((gi + 1) & _MASK) * stride) & _MASK
+            torch.add(idx[:, :m], a1, out=idx[:, m : 2 * m])
+            idx[:, :m] += a0
+            stride *= res
+        else:  # XOR_i (c_i·π_i mod 2^32)
+            a0 = (gi * PRIMES[i]) & _MASK
+            a1 = ((gi + 1) * PRIMES[i]) & _MASK
+            torch.bitwise_xor(idx[:, :m], a1, out=idx[:, m : 2 * m])
+            idx[:, :m] ^= a0
+    if dense:
+        idx &= _MASK
+    if size & (size - 1) == 0:
+        idx &= size - 1
+    else:
+        idx %= size
+    return idx, _dlinear(frac), frac, g
+
+
+def _dlinear(frac: torch.Tensor, skip: int | None = None) -> torch.Tensor:
+    """d-linear corner weights ``(N, 2^d)`` from the fractions ``(N, d)``; with ``skip = i`` the
+    factor of dim ``i`` is replaced by its derivative (−1 for the low corner, +1 for the high)."""
+    n, d = frac.shape
+    w = torch.empty(n, 1 << d, dtype=frac.dtype, device=frac.device)
+    w[:, :1] = 1
+    for i in range(d):
+        m = 1 << i
+        f = frac[:, i : i + 1]
+        if i == skip:
+            w[:, m : 2 * m] = w[:, :m]
+            w[:, :m].neg_()
+        else:
+            torch.mul(w[:, :m], f, out=w[:, m : 2 * m])
+            w[:, :m] *= 1 - f
+    return w
+
+
+class _HashGridFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, params, layout, n_features):
+        n = x.shape[0]
+        out = x.new_empty(n, len(layout) * n_features)
+        table = params.detach()
+        for lo in range(0, n, _CHUNK):  # bounded temporaries: (chunk, 2^d, F) at a time
+            xc = x.detach()[lo : lo + _CHUNK]
+            m = xc.shape[0]
+            for lvl, (scale, res, off, size, dense) in enumerate(layout):
+                idx, w, _, _ = _corners(xc, scale, res, size, dense)
+                feats = table[off : off + size].index_select(0, idx.reshape(-1))
+                feats = feats.view(m, -1, n_features)  # (chunk, 2^d, F)
+                out[lo : lo + m, lvl * n_features : (lvl + 1) * n_features] = torch.bmm(
+                    w.unsqueeze(1).to(feats.dtype), feats
+                ).squeeze(1)
+        ctx.save_for_backward(x, params)
+        ctx.layout, ctx.n_features = layout, n_features
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, params = ctx.saved_tensors
+        layout, nf = ctx.layout, ctx.n_features
+        need_x, need_p = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_p = torch.zeros_like(params) if need_p else None
+        grad_x = torch.zeros_like(x) if need_x else None
+        for lo in range(0, x.shape[0], _CHUNK):
+            xc = x[lo : lo + _CHUNK]
+            m = xc.shape[0]
+            for lvl, (scale, res, off, size, dense) in enumerate(layout):
+                g = grad_out[lo : lo + m, lvl * nf : (lvl + 1) * nf].to(params.dtype)  # (m, F)
+                idx, w, frac, _ = _corners(xc, scale, res, size, dense)
+                flat = idx.reshape(-1)
+                if grad_p is not None:
+                    # scatter-add of w·g into the table rows; one weighted bincount per feature
+                    # is several times faster on CPU than index_add_ over rows of F values
+                    wp = w.to(params.dtype)
+                    for f in range(nf):
+                        contrib = (wp * g[:, f : f + 1]).reshape(-1)  # (m·2^d,)
+                        grad_p[off : off + size, f] += torch.bincount(
+                            flat, weights=contrib, minlength=size
+                        )
+                if grad_x is not None:
+                    feats = params[off : off + size].index_select(0, flat).view(m, -1, nf)
+                    dots = torch.bmm(feats, g.unsqueeze(2)).squeeze(2)  # (m, 2^d)
+                    dots = dots.to(x.dtype)
+                    for i in range(x.shape[1]):  # Σ_k ∂w_k/∂frac_i · <f_k, g>, times the scale
+                        dwi = _dlinear(frac, skip=i)  # (m, 2^d)
+                        grad_x[lo : lo + m, i] += scale * (dwi * dots).sum(1)
+        return grad_x, grad_p, None, None
+
+
+@torch.no_grad()
+def level_usage(x: torch.Tensor, cfg: HashGridConfig, *, chunk: int = 1 << 16) -> list[float]:
+    """Per level, the share of its table entries that receive a non-zero interpolation weight
+    from some point of ``x (N, d)`` (how much of each table a data set uses)."""
+    used = [
+        torch.zeros(size, dtype=torch.bool, device=x.device) for *_, size, _ in level_layout(cfg)
+    ]
+    for lo in range(0, x.shape[0], chunk):
+        xc = x[lo : lo + chunk]
+        for lvl, (scale, res, _off, size, dense) in enumerate(level_layout(cfg)):
+            idx, w, _, _ = _corners(xc, scale, res, size, dense)
+            used[lvl][idx[w > 0]] = True
+    return [float(u.double().mean()) for u in used]
+
+
+def _tcnn_available(x: torch.Tensor) -> bool:
+    if x.device.type != "cuda":
+        return False
+    try:
+        import tinycudann  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def hash_grid(
+    x: torch.Tensor, params: torch.Tensor, cfg: HashGridConfig, *, backend: str = "torch"
+) -> torch.Tensor:
+    """Encode points ``x (N, d)`` in [0, 1] with the tables ``params (Σ T_l, F)`` → ``(N, L·F)``.
+
+    Differentiable in ``params`` and in ``x`` (the d-linear weights' derivatives times the level
+    scale; zero almost nowhere). The functional form takes ``backend="torch"`` only; the tcnn
+    backend holds its own parameters and lives in :class:`HashGrid`.
+    """
+    if backend != "torch":
+        raise InputError(f"hash_grid(backend={backend!r}): the functional form runs 'torch' only")
+    if x.ndim != 2 or x.shape[1] != cfg.n_input_dims:
+        raise InputError(
+            f"hash_grid: x has shape {tuple(x.shape)}; expected (N, {cfg.n_input_dims})"
+        )
+    rows = n_params(cfg)
+    if params.shape != (rows, cfg.n_features_per_level):
+        raise InputError(
+            f"hash_grid: params has shape {tuple(params.shape)}; expected "
+            f"({rows}, {cfg.n_features_per_level}) for this config"
+        )
+    layout = tuple(level_layout(cfg))
+    return _HashGridFn.apply(x.contiguous(), params, layout, cfg.n_features_per_level)
+
+
+class HashGrid(nn.Module):
+    """``hash_grid`` with its tables as a parameter (``self.params``, ``(Σ T_l, F)``).
+
+    ``HashGrid(3, n_levels=16, n_features_per_level=2, log2_hashmap_size=19, base_resolution=16,
+    per_level_scale=2.0)`` or with ``finest_resolution=N_max``. ``backend="auto"`` uses tinycudann
+    on CUDA when it is installed, with this module's ``params`` (tcnn's layout) as its weights.
+    """
+
+    def __init__(
+        self,
+        n_input_dims: int = 3,
+        n_levels: int = 16,
+        n_features_per_level: int = 2,
+        log2_hashmap_size: int = 19,
+        base_resolution: int = 16,
+        per_level_scale: float = 2.0,
+        finest_resolution: float | None = None,
+        *,
+        backend: str = "torch",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if backend not in _BACKENDS:
+            raise InputError(f"HashGrid(backend={backend!r}): choose one of {_BACKENDS}")
+        self.cfg = HashGridConfig(
+            n_input_dims, n_levels, n_features_per_level, log2_hashmap_size,
+            base_resolution, per_level_scale, finest_resolution,
+        )  # fmt: skip
+        self.backend = backend
+        init = torch.rand(n_params(self.cfg), n_features_per_level, generator=generator)
+        self.params = nn.Parameter(init * 2e-4 - 1e-4)  # U(−1e-4, 1e-4) as in tcnn
+        self._tcnn: nn.Module | None = None
+
+    @property
+    def n_output_dims(self) -> int:
+        return self.cfg.n_output_dims
+
+    def _tcnn_module(self) -> nn.Module:  # pragma: no cover - needs CUDA + tinycudann
+        import tinycudann as tcnn
+
+        c = self.cfg
+        enc = tcnn.Encoding(
+            c.n_input_dims,
+            {
+                "otype": "HashGrid",
+                "n_levels": c.n_levels,
+                "n_features_per_level": c.n_features_per_level,
+                "log2_hashmap_size": c.log2_hashmap_size,
+                "base_resolution": c.base_resolution,
+                "per_level_scale": c.growth,
+            },
+            dtype=torch.float32,
+        ).to(self.params.device)
+        return enc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, d)`` in [0, 1] → ``(N, L·F)``."""
+        if self.backend != "torch" and _tcnn_available(x):  # pragma: no cover
+            if self._tcnn is None:  # kept out of the state dict: its own weights are unused
+                self.__dict__["_tcnn"] = self._tcnn_module()
+            # run tcnn's kernels with this module's tables (same layout), so that gradients
+            # reach self.params and both backends share one set of weights
+            flat = self.params.reshape(-1).float()
+            enc: Any = self._tcnn
+            out = torch.func.functional_call(enc, {"params": flat}, (x.float(),))
+            return out.to(x.dtype)
+        if self.backend == "tcnn" and not _tcnn_available(x):
+            raise InputError(
+                "HashGrid(backend='tcnn'): tinycudann is not importable or the input is not on "
+                "CUDA; use backend='auto' or 'torch'"
+            )
+        return hash_grid(x, self.params, self.cfg)
+
+    def extra_repr(self) -> str:
+        c = self.cfg
+        return (
+            f"d={c.n_input_dims}, L={c.n_levels}, F={c.n_features_per_level}, "
+            f"T=2^{c.log2_hashmap_size}, N_min={c.base_resolution}, b={c.growth:.4f}"
+        )
