@@ -76,6 +76,7 @@ def _attach() -> None:
     from knnlab.data.commands import data
     from knnlab.hubness.commands import experiment_hubness, train_gan
     from knnlab.n3.commands import denoise, eval_denoise, train_denoise
+    from knnlab.n3.corr_commands import eval_corr, experiment_corr, match, train_corr
 
     cli.add_command(data)
     cli.add_command(denoise)
@@ -83,6 +84,10 @@ def _attach() -> None:
     train.add_command(train_gan)
     eval_.add_command(eval_denoise)
     experiment.add_command(experiment_hubness)
+    cli.add_command(match)
+    train.add_command(train_corr)
+    eval_.add_command(eval_corr)
+    experiment.add_command(experiment_corr)
 
 
 _attach()
