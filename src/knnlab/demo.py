@@ -42,11 +42,18 @@ def _hubness() -> SectionFn:
     return section
 
 
+def _corr() -> SectionFn:
+    from knnlab.n3.corr_demo import section
+
+    return section
+
+
 # name -> loader of the section function, in report order
 SECTIONS: dict[str, Callable[[], SectionFn]] = {
     "knn": _knn,
     "denoise": _denoise,
     "hubness": _hubness,
+    "corr": _corr,
 }
 
 
