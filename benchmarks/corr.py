@@ -3,7 +3,8 @@
     python benchmarks/corr.py                          # N = 2000, batch 32, 1 CPU thread
     python benchmarks/corr.py --batch 4 --repeats 3    # a smaller batch on a busy machine
 
-Released sizes (12 blocks of 128 channels; N3CNNet: k = 3 after block 6). "fwd" runs under
+Released sizes (12 blocks of 128 channels; N3CNNet: k = 3 after block 6); ``n3cnnet-m32`` restricts
+each match's candidates to its 32 nearest in the embedding (``N3CNNetConfig.candidates``). "fwd" runs under
 ``torch.no_grad()`` in eval mode; "fwd+bwd" runs a training-mode forward and backpropagates a sum.
 Every measurement runs in a fresh subprocess; the peak extra memory is the RSS high-water mark minus
 the RSS before the call (CPU) or ``torch.cuda.max_memory_allocated`` minus the memory before (CUDA).
@@ -24,11 +25,16 @@ import time
 def child(model: str, b: int, n: int, mode: str, device: str, threads: int, repeats: int) -> dict:
     import torch
 
-    from knnlab.n3.cnnet import CNNet, N3CNNet
+    from knnlab.n3.cnnet import CNNet, N3CNNet, N3CNNetConfig
 
     torch.set_num_threads(threads)
     dev = torch.device(device)
-    net = (CNNet() if model == "cnnet" else N3CNNet()).to(dev)
+    if model == "cnnet":
+        net: torch.nn.Module = CNNet()
+    else:  # "n3cnnet" (all other matches, as released) or "n3cnnet-mM" (the M nearest only)
+        m = int(model.split("-m")[1]) if "-m" in model else None
+        net = N3CNNet(N3CNNetConfig(candidates=m))
+    net = net.to(dev)
     x = (0.3 * torch.randn(b, n, 4, generator=torch.Generator().manual_seed(0))).to(dev)
     net.eval()
     with torch.no_grad():
@@ -72,6 +78,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3, help="timed runs (the minimum is reported)")
     ap.add_argument("--modes", default="fwd,fwd+bwd")
+    ap.add_argument(
+        "--models", default="cnnet,n3cnnet,n3cnnet-m32",
+        help="cnnet, n3cnnet (released: all other matches), n3cnnet-mM (the M nearest only)",
+    )  # fmt: skip
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -84,7 +94,7 @@ def main() -> None:
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     for mode in a.modes.split(","):
         base = None
-        for model in ("cnnet", "n3cnnet"):
+        for model in a.models.split(","):
             cmd = [sys.executable, __file__, "--child", model, mode, "--n", str(a.n),
                    "--batch", str(a.batch), "--device", a.device, "--threads", str(a.threads),
                    "--repeats", str(a.repeats)]  # fmt: skip

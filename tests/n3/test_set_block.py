@@ -92,3 +92,24 @@ def test_bad_arguments(kwargs, match):
         set_n3_aggregate(x, e, tau, args.pop("k"), **args)
     with pytest.raises(InputError, match="inv_temperature"):
         set_n3_aggregate(x, e, tau[:, :4], 3)
+
+
+def test_candidates_all_is_exact_and_few_candidates_match_a_pruned_brute_force():
+    x, e, tau = _inputs(n=12)
+    full = set_n3_aggregate(x, e, tau, 3)
+    torch.testing.assert_close(set_n3_aggregate(x, e, tau, 3, candidates=11), full)
+    # M nearest only: brute force on the pruned candidate set (others masked out)
+    m = 5
+    got = set_n3_aggregate(x, e, tau, 3, candidates=m, chunk_elements=30)
+    b, n, _ = x.shape
+    ref = np.zeros((b, n, 3, 3))
+    for bi in range(b):
+        d = torch.cdist(e[bi], e[bi]).pow(2).fill_diagonal_(float("inf"))
+        for i in range(n):
+            keep = d[i].argsort()[:m]
+            sub_x = x[bi, keep][None]
+            sub_e = torch.cat([e[bi, i : i + 1], e[bi, keep]])[None]
+            sub_t = torch.cat([tau[bi, i : i + 1], tau[bi, keep]])[None]
+            sub_x = torch.cat([x[bi, i : i + 1][None], sub_x], dim=1)
+            ref[bi, i] = brute_force(sub_x, sub_e, sub_t, 3)[0, 0]
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-10, atol=1e-12)

@@ -144,6 +144,7 @@ class N3CNNetConfig:
     embed_dim: int = 32  # embedding size (released: channels // (k + 1))
     relaxation: str = "reference"  # continuous kNN relaxation ("reference" or "hard")
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS  # bound on the N×N logits held at once
+    candidates: int | None = None  # None: all other matches (released); M: the M nearest only
 
 
 class N3CNNet(PretrainedMixin, nn.Module):
@@ -166,7 +167,9 @@ class N3CNNet(PretrainedMixin, nn.Module):
         )
         self.embedding = _embed_net(planes, c, cfg.embed_dim, cfg.embed_depth)
         self.temperature = _embed_net(planes, c, 1, cfg.embed_depth)
-        self.aggregation = SetN3Aggregation(cfg.k, cfg.relaxation, cfg.chunk_elements)
+        self.aggregation = SetN3Aggregation(
+            cfg.k, cfg.relaxation, cfg.chunk_elements, cfg.candidates
+        )
         self.blocks_after = nn.Sequential(
             *[CNResBlock(c, c, cfg.cn_eps) for _ in range(cfg.depth - half)]
         )

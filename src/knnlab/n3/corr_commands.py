@@ -149,6 +149,10 @@ def eval_corr(
 @click.option("--budget-steps", default=500, show_default=True, help="Steps per network.")
 @click.option("--batch-size", default=8, show_default=True, help="Pairs per step.")
 @click.option("--num-matches", default=256, show_default=True, help="Matches per training pair.")
+@click.option(
+    "--essential-after", type=int,
+    help="Add the essential-matrix loss from this step on [half the run].",
+)  # fmt: skip
 @click.option("--limit", type=int, help="Only the first N pairs of each scene.")
 @click.option(
     "--cnnet-run", type=click.Path(path_type=Path),
@@ -167,6 +171,7 @@ def experiment_corr(
     budget_steps: int,
     batch_size: int,
     num_matches: int,
+    essential_after: int | None,
     limit: int | None,
     cnnet_run: Path | None,
     n3cnnet_run: Path | None,
@@ -180,8 +185,8 @@ def experiment_corr(
     from knnlab.results import write_experiment
 
     cfg = CorrExperimentConfig(
-        budget_steps=budget_steps, batch_size=batch_size, num_matches=num_matches, seed=seed,
-        max_pairs=limit, device=str(_device(device)),
+        budget_steps=budget_steps, batch_size=batch_size, num_matches=num_matches,
+        essential_after=essential_after, seed=seed, max_pairs=limit, device=str(_device(device)),
     )  # fmt: skip
     runs = {k: v for k, v in (("cnnet", cnnet_run), ("n3cnnet", n3cnnet_run)) if v is not None}
     res = run_corr_experiment(cfg, out.parent / (out.name + "-runs"), runs=runs,

@@ -41,6 +41,7 @@ class CorrExperimentConfig:
     budget_steps: int = 500  # optimiser steps per network (equal budget)
     batch_size: int = 8  # pairs per step (released: 32)
     num_matches: int = 256  # matches per synthetic training pair (evaluation uses all, ≤ 2000)
+    essential_after: int | None = None  # None: half the run (see CorrTrainConfig.essential_start)
     seed: int = 0
     scenes: tuple[str, ...] = ("reichstag", "lund_door")
     max_pairs: int | None = None  # only the first pairs of each scene (None: all)
@@ -124,7 +125,7 @@ def run_corr_experiment(
     for name in ("cnnet", "n3cnnet"):
         tcfg = CorrTrainConfig(
             model=name, budget_steps=cfg.budget_steps, batch_size=cfg.batch_size,
-            num_matches=cfg.num_matches, seed=cfg.seed,
+            num_matches=cfg.num_matches, essential_after=cfg.essential_after, seed=cfg.seed,
         )  # fmt: skip
         if name in runs:
             import json
