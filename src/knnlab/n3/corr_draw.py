@@ -49,12 +49,12 @@ def draw_matches(
     out_idx = np.flatnonzero(~inlier)
     if len(out_idx) > max_outliers:
         out_idx = np.random.default_rng(seed).choice(out_idx, max_outliers, replace=False)
-    thick = max(1, round(2 * scale))
+    thick = 1  # thin lines: a few hundred matches stay readable
     for idx, colour in ((out_idx, OUTLIER_BGR), (np.flatnonzero(inlier), INLIER_BGR)):
         for i in idx:
             q0 = (round(float(p0[i, 0])), round(float(p0[i, 1])))
             q1 = (round(float(p1[i, 0])), round(float(p1[i, 1])))
             cv2.line(canvas, q0, q1, colour, thick, cv2.LINE_AA)
-            cv2.circle(canvas, q0, thick + 1, colour, -1, cv2.LINE_AA)
-            cv2.circle(canvas, q1, thick + 1, colour, -1, cv2.LINE_AA)
+            cv2.circle(canvas, q0, 2, colour, -1, cv2.LINE_AA)
+            cv2.circle(canvas, q1, 2, colour, -1, cv2.LINE_AA)
     return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
