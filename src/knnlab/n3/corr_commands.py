@@ -146,12 +146,12 @@ def eval_corr(
     "-o", "--out", type=click.Path(path_type=Path), default=Path("outputs/corr"),
     show_default=True, help="Output folder (results.json, pair.png, runs/).",
 )  # fmt: skip
-@click.option("--budget-steps", default=500, show_default=True, help="Steps per network.")
+@click.option("--budget-steps", default=400, show_default=True, help="Steps per network.")
 @click.option("--batch-size", default=8, show_default=True, help="Pairs per step.")
 @click.option("--num-matches", default=256, show_default=True, help="Matches per training pair.")
 @click.option(
-    "--essential-after", type=int,
-    help="Add the essential-matrix loss from this step on [half the run].",
+    "--essential-after", type=int, default=250, show_default=True,
+    help="Add the essential-matrix loss from this step on.",
 )  # fmt: skip
 @click.option("--limit", type=int, help="Only the first N pairs of each scene.")
 @click.option(
