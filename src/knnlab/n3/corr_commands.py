@@ -144,7 +144,7 @@ def eval_corr(
 @click.command(name="corr")
 @click.option(
     "-o", "--out", type=click.Path(path_type=Path), default=Path("outputs/corr"),
-    show_default=True, help="Output folder (results.json, pair.png, runs/).",
+    show_default=True, help="Output folder (results.json, pair.png); training runs go to OUT-runs/.",
 )  # fmt: skip
 @click.option("--budget-steps", default=400, show_default=True, help="Steps per network.")
 @click.option("--batch-size", default=8, show_default=True, help="Pairs per step.")
