@@ -146,7 +146,7 @@ def eval_corr(
     "-o", "--out", type=click.Path(path_type=Path), default=Path("outputs/corr"),
     show_default=True, help="Output folder (results.json, pair.png); training runs go to OUT-runs/.",
 )  # fmt: skip
-@click.option("--budget-steps", default=400, show_default=True, help="Steps per network.")
+@click.option("--budget-steps", default=200, show_default=True, help="Steps per network.")
 @click.option("--batch-size", default=8, show_default=True, help="Pairs per step.")
 @click.option("--num-matches", default=256, show_default=True, help="Matches per training pair.")
 @click.option(
