@@ -118,6 +118,7 @@ def _attach() -> None:
     from knnlab.hubness.commands import experiment_hubness, train_gan
     from knnlab.metrics.commands import metrics, train_features
     from knnlab.n3.commands import denoise, eval_denoise, train_denoise
+    from knnlab.n3.corr_commands import eval_corr, experiment_corr, match, train_corr
     from knnlab.n3.real.commands import experiment_real_noise
 
     cli.add_command(data)
@@ -133,6 +134,10 @@ def _attach() -> None:
     train.add_command(train_bright)
     eval_.add_command(eval_bright)
     experiment.add_command(experiment_bright)
+    cli.add_command(match)
+    train.add_command(train_corr)
+    eval_.add_command(eval_corr)
+    experiment.add_command(experiment_corr)
 
 
 _attach()

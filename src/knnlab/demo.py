@@ -50,6 +50,12 @@ def _real_noise() -> tuple[str, SectionFn]:
     return TITLE, section
 
 
+def _corr() -> tuple[str, SectionFn]:
+    from knnlab.n3.corr_demo import TITLE, section
+
+    return TITLE, section
+
+
 def _bright() -> tuple[str, SectionFn]:
     from knnlab.bright.demo import TITLE, section
 
@@ -69,6 +75,7 @@ SECTIONS: dict[str, Callable[[], tuple[str, SectionFn]]] = {
     "real-noise": _real_noise,
     "hubness": _hubness,
     "bright": _bright,
+    "corr": _corr,
 }
 
 

@@ -17,11 +17,13 @@ __all__ = [
     "n3_aggregate",
 ]
 
-# models, published checkpoints, denoising and evaluation
+# models, published checkpoints, denoising and evaluation; correspondence classification
+from knnlab.n3.cnnet import CNNet, CNNetConfig, N3CNNet, N3CNNetConfig, context_norm
 from knnlab.n3.denoise import Denoiser, denoise_tiled, load_denoiser
 from knnlab.n3.dncnn import DnCNN, DnCNNConfig
 from knnlab.n3.n3net import N3Net, N3NetConfig
 from knnlab.n3.pretrained import resolve_official_checkpoint
+from knnlab.n3.set_block import SetN3Aggregation, set_n3_aggregate
 
 __all__ += [
     "Denoiser",
@@ -32,4 +34,14 @@ __all__ += [
     "denoise_tiled",
     "load_denoiser",
     "resolve_official_checkpoint",
+]
+
+__all__ += [
+    "CNNet",
+    "CNNetConfig",
+    "N3CNNet",
+    "N3CNNetConfig",
+    "SetN3Aggregation",
+    "context_norm",
+    "set_n3_aggregate",
 ]
