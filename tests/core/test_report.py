@@ -80,3 +80,24 @@ def test_timings_and_machine_are_listed(tmp_path):
     assert "<summary>Protocol</summary><ul><li><b>sigma</b>: 25</li>" in text
     assert "<summary>Timings (s)</summary><ul><li><b>train</b>: 12.500</li>" in text
     assert "<summary>Machine</summary>" in text and f"<b>torch</b>: {torch.__version__}" in text
+
+
+def test_wide_tables_and_figures_stay_within_the_page() -> None:
+    # a wide table scrolls inside the page and figures shrink to it (they overflowed in Chromium)
+    from knnlab.report import Report
+
+    r = Report("t")
+    r.section("s").table([{f"column {i}": i for i in range(40)}])
+    page = r.to_html()
+    css = page[page.index("<style>") : page.index("</style>")]
+    assert "overflow-x:auto" in css and "max-width:100%" in css.split("table{", 1)[1].split("}")[0]
+    assert "img{max-width:100%" in css
+
+
+def test_pyproject_licence_is_an_spdx_string() -> None:
+    # the TOML-table form `license = {text = ...}` is deprecated by setuptools (builds break in 2027)
+    import tomllib
+    from pathlib import Path
+
+    meta = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert meta["license"] == "MIT" and meta["license-files"] == ["LICENSE"]
