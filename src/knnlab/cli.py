@@ -76,15 +76,18 @@ def _attach() -> None:
     from knnlab.data.commands import data
     from knnlab.hubness.commands import experiment_hubness, train_gan
     from knnlab.n3.commands import denoise, eval_denoise, train_denoise
-    from knnlab.n3.sr_commands import eval_sr
+    from knnlab.n3.sr_commands import eval_sr, experiment_sr, sr, train_sr
 
     cli.add_command(data)
     cli.add_command(denoise)
+    cli.add_command(sr)
     train.add_command(train_denoise)
+    train.add_command(train_sr)
     train.add_command(train_gan)
     eval_.add_command(eval_denoise)
     eval_.add_command(eval_sr)
     experiment.add_command(experiment_hubness)
+    experiment.add_command(experiment_sr)
 
 
 _attach()

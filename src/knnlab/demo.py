@@ -36,6 +36,12 @@ def _denoise() -> SectionFn:
     return section
 
 
+def _sr() -> SectionFn:
+    from knnlab.n3.sr_demo import section
+
+    return section
+
+
 def _hubness() -> SectionFn:
     from knnlab.hubness.demo import section
 
@@ -46,6 +52,7 @@ def _hubness() -> SectionFn:
 SECTIONS: dict[str, Callable[[], SectionFn]] = {
     "knn": _knn,
     "denoise": _denoise,
+    "sr": _sr,
     "hubness": _hubness,
 }
 

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 
 from knnlab.n3.n3net import N3Net, N3NetConfig
+from knnlab.n3.vdsr import identity_init
 
 __all__ = ["N3NetSR", "N3NetSRConfig"]
 
@@ -36,6 +37,11 @@ class N3NetSR(N3Net):
     """N³Net for super-resolution: ``(B, 1, H, W)`` bicubic-upsampled Y → super-resolved Y."""
 
     config_class = N3NetSRConfig
+
+    def __init__(self, config: N3NetSRConfig | None = None, **overrides) -> None:
+        super().__init__(config, **overrides)
+        for stage in self.stages:  # start as bicubic upsampling (see identity_init)
+            identity_init(stage)  # type: ignore[arg-type]
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike, *, map_location="cpu") -> N3NetSR:
