@@ -7,7 +7,8 @@ of depth 7 (64 features, no BatchNorm) with two N³ blocks (k = 7) between them:
 
 Each stage is residual on its first ``min(in, out)`` channels, so the bicubic-upsampled input travels
 in channel 0 and the network predicts the high-frequency residual, as VDSR does. One model serves
-×2, ×3 and ×4 (it is trained on all three together). The authors did not release super-resolution
+×2, ×3 and ×4 (it is trained on all three together). The residual outputs of every stage start at
+zero (:func:`~knnlab.n3.vdsr.identity_init`), so a fresh model is bicubic upsampling. The authors did not release super-resolution
 code; the N³ block settings are those of the released denoising model (patches 10, stride 5, 15×15
 search window).
 

@@ -307,8 +307,7 @@ def experiment_sr(
     res = run_sr_experiment(cfg, device=_device(device))
     path = write_experiment(out, res)
     table = res.table("psnr")
-    cols = ["dataset", "scale", "images", "bicubic", "bicubic (paper)", "VDSR", "VDSR (paper)",
-            "N³Net", "N³Net − VDSR"]  # fmt: skip
+    cols = table.columns or list(table.rows[0])
     click.echo(" | ".join(cols))
     for r in table.rows:
         click.echo(" | ".join("" if r.get(c) is None else str(r[c]) for c in cols))
