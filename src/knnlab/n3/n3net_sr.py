@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import cast
 
+from knnlab.n3.dncnn import DnCNN
 from knnlab.n3.n3net import N3Net, N3NetConfig
 from knnlab.n3.vdsr import identity_init
 
@@ -42,7 +44,7 @@ class N3NetSR(N3Net):
     def __init__(self, config: N3NetSRConfig | None = None, **overrides) -> None:
         super().__init__(config, **overrides)
         for stage in self.stages:  # start as bicubic upsampling (see identity_init)
-            identity_init(stage)  # type: ignore[arg-type]
+            identity_init(cast(DnCNN, stage))
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike, *, map_location="cpu") -> N3NetSR:
