@@ -120,14 +120,18 @@ def _attach() -> None:
     from knnlab.n3.commands import denoise, eval_denoise, train_denoise
     from knnlab.n3.corr_commands import eval_corr, experiment_corr, match, train_corr
     from knnlab.n3.real.commands import experiment_real_noise
+    from knnlab.n3.sr_commands import eval_sr, experiment_sr, sr, train_sr
 
     cli.add_command(data)
     cli.add_command(denoise)
+    cli.add_command(sr)
     train.add_command(train_denoise)
+    train.add_command(train_sr)
     train.add_command(train_gan)
     train.add_command(train_features)
     cli.add_command(metrics)
     eval_.add_command(eval_denoise)
+    eval_.add_command(eval_sr)
     experiment.add_command(experiment_hubness)
     sample.add_command(sample_bright)
     experiment.add_command(experiment_real_noise)
@@ -138,6 +142,7 @@ def _attach() -> None:
     train.add_command(train_corr)
     eval_.add_command(eval_corr)
     experiment.add_command(experiment_corr)
+    experiment.add_command(experiment_sr)
 
 
 _attach()

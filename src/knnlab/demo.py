@@ -44,6 +44,12 @@ def _denoise() -> tuple[str, SectionFn]:
     return TITLE, section
 
 
+def _sr() -> tuple[str, SectionFn]:
+    from knnlab.n3.sr_demo import TITLE, section
+
+    return TITLE, section
+
+
 def _real_noise() -> tuple[str, SectionFn]:
     from knnlab.n3.real.demo import TITLE, section
 
@@ -73,9 +79,10 @@ SECTIONS: dict[str, Callable[[], tuple[str, SectionFn]]] = {
     "knn": _knn,
     "denoise": _denoise,
     "real-noise": _real_noise,
+    "sr": _sr,
+    "corr": _corr,
     "hubness": _hubness,
     "bright": _bright,
-    "corr": _corr,
 }
 
 

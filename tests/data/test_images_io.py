@@ -266,3 +266,14 @@ def test_list_images(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.PNG", "c.tiff", "d.bmp"]
     with pytest.raises(DataNotFoundError):
         list_images(tmp_path / "nope")
+
+
+def test_png_signature_followed_by_garbage_is_one_input_error(tmp_path) -> None:
+    # Pillow raises a bare OSError ("Truncated File Read") when the IHDR chunk is cut short
+    from knnlab.data import read_image
+    from knnlab.errors import InputError
+
+    path = tmp_path / "bad.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(InputError, match="not a readable image"):
+        read_image(path)

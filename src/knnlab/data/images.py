@@ -108,12 +108,13 @@ def _decode(data: bytes, name: str) -> np.ndarray:
             return arr[:, :, : 1 if arr.shape[2] == 2 else 3].astype(np.float64) / 65535.0
     try:
         im = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as e:
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{name}: {_bomb_message(e)}") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        # also a header cut short (Pillow raises a bare OSError, "Truncated File Read")
         raise InputError(
             f"{name}: not a readable image (supported: PNG, JPEG, BMP, TIFF); check the file"
         ) from e
-    except Image.DecompressionBombError as e:
-        raise InputError(f"{name}: {_bomb_message(e)}") from e
     if im.format not in _PIL_FORMATS:
         raise InputError(
             f"{name}: unsupported image format {im.format}; convert it to PNG, JPEG, BMP or TIFF"

@@ -56,6 +56,7 @@ class N3NetConfig:
     num_stages: int = 3  # DnCNN stages; an N³ block follows every stage but the last
     stage_depth: int = 6  # convolutions per DnCNN stage
     features: int = 64  # hidden channels of the DnCNN stages
+    stage_batch_norm: bool = True  # BatchNorm in the stages (DnCNN); False: plain VDSR stages
     k: int = 7  # neighbour volumes per N³ block
     patch_size: int = 10
     stride: int = 5
@@ -78,9 +79,9 @@ class N3Net(PretrainedMixin, nn.Module):
 
     def __init__(self, config: N3NetConfig | None = None, **overrides) -> None:
         super().__init__()
-        config = config or N3NetConfig()
+        config = config or self.config_class()
         if overrides:
-            config = N3NetConfig(**{**config.__dict__, **overrides})
+            config = self.config_class(**{**config.__dict__, **overrides})
         if config.num_stages < 1:
             raise InputError(f"N3NetConfig.num_stages={config.num_stages}: needs at least 1")
         self.config = config
@@ -97,6 +98,7 @@ class N3Net(PretrainedMixin, nn.Module):
                         out_channels=nout,
                         features=c.features,
                         depth=c.stage_depth,
+                        batch_norm=c.stage_batch_norm,
                         residual=True,
                         # the first stage carries only the image channels (not noise-level maps)
                         residual_channels=min(nin, nout, c.out_channels) if i == 0 else None,
@@ -133,10 +135,12 @@ class N3Net(PretrainedMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
         if x.ndim != 4 or x.shape[1] != c.in_channels:
-            raise InputError(f"N3Net expects (B, {c.in_channels}, H, W); got {tuple(x.shape)}")
+            raise InputError(
+                f"{type(self).__name__} expects (B, {c.in_channels}, H, W); got {tuple(x.shape)}"
+            )
         if min(x.shape[-2:]) < self.min_size:
             raise InputError(
-                f"N3Net needs images of at least {self.min_size}×{self.min_size} pixels "
+                f"{type(self).__name__} needs images of at least {self.min_size}×{self.min_size} pixels "
                 f"(patch_size={c.patch_size}, stride={c.stride}, window={c.window}); got "
                 f"{x.shape[-2]}×{x.shape[-1]}; pad or upscale the image"
             )
