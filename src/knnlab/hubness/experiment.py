@@ -41,6 +41,7 @@ from knnlab.hubness.real_images import (
     match_real_images,
 )
 from knnlab.hubness.tables import PAPER_RESULTS, format_table, shape_checks
+from knnlab.metrics.features.faces import FACE_FEATURES_LABEL
 from knnlab.results import ExperimentResult
 
 __all__ = [
@@ -60,6 +61,7 @@ FEATURE_LABEL = {
     "mnist": "MNIST-classifier features",
     "inception": "Inception-v3 features",
     "vgg16": "VGG-16 fc2 features",
+    "faces": FACE_FEATURES_LABEL,
 }
 
 BUILTIN_NAME = "builtin MNIST GAN"
