@@ -86,44 +86,12 @@ def denoise(
     is replaced whole; an existing folder holding other files is refused (choose a new or an
     empty folder).
     """
-    from knnlab.data import list_images, read_image, write_image
-    from knnlab.data.images import check_output_image
-    from knnlab.io_utils import RUN_MARKER, atomic_dir
+    from knnlab.data.image_job import plan_image_job
     from knnlab.n3.denoise import load_denoiser
-    from knnlab.progress import progress
 
-    if not input_path.exists():
-        raise InputError(f"INPUT {str(input_path)!r} does not exist")
     if overlap < 0:
         raise InputError(f"--overlap {overlap}: must be at least 0")
-    folder = input_path.is_dir()
-    if folder:
-        files = list_images(input_path)
-        if not files:
-            raise InputError(f"INPUT folder {str(input_path)!r} holds no images")
-        if output.exists() and not output.is_dir():
-            raise InputError(
-                f"-o {str(output)!r}: INPUT is a folder, so the output must be a folder"
-            )
-        if output.resolve() == input_path.resolve():
-            raise InputError(f"-o {str(output)!r} is INPUT itself; choose another folder")
-        if output.is_dir() and any(output.iterdir()) and not (output / RUN_MARKER).exists():
-            raise InputError(
-                f"-o {str(output)!r}: the folder holds files that knnlab did not write; the "
-                "output folder is written as a whole, so choose a new or an empty folder"
-            )
-        names = [f.stem + ".png" for f in files]
-        clash = sorted({n for n in names if names.count(n) > 1})
-        if clash:
-            raise InputError(
-                f"INPUT folder {str(input_path)!r}: several images would be written as {clash}"
-            )
-        pairs = [(f, n) for f, n in zip(files, names, strict=True)]
-    else:
-        if output.is_dir():
-            output = output / (input_path.stem + ".png")
-        pairs = [(input_path, str(output))]
-    images = [(src, dst, read_image(src)) for src, dst in pairs]
+    job = plan_image_job(input_path, output)
     den: Any
     if noise == "real":
         from knnlab.n3.real.commands import real_denoiser
@@ -139,20 +107,13 @@ def denoise(
             model or "n3net-official", sigma, device=_device(device), tile=_tile(tile),
             overlap=overlap,
         )  # fmt: skip
-    for src, _, img in images:  # fail before any work
+    for src, _, img in job.items:  # fail before any work
         den.check_size(img.shape[-2], img.shape[-1], what=str(src))
-    if not folder:
-        check_output_image(output, what="-o")
-        ((src, _, img),) = images
-        write_image(output, den(img))
-        click.echo(f"{src} -> {output}")
-        return
-    with atomic_dir(output) as tmp:
-        for _src, name, img in progress(images, desc="denoise", total=len(images)):
-            write_image(tmp / name, den(img))
-    for src, name, _ in images:
-        click.echo(f"{src} -> {output / name}")
-    click.echo(f"wrote {len(images)} images to {output}")
+    written = job.run(den, desc="denoise")
+    for src, dst in written:
+        click.echo(f"{src} -> {dst}")
+    if job.folder:
+        click.echo(f"wrote {len(written)} images to {job.output}")
 
 
 @click.command(name="denoise")

@@ -132,37 +132,28 @@ def sr(
     Gray or RGB images of any size; the luminance goes through the network and the chroma is
     upsampled bicubically. The default model is the N³Net trained by `knnlab experiment sr`
     (×2, ×3 and ×4 in one model; other factors work but were not trained).
+
+    \b
+    Every input is read and checked before any work. A folder is all or nothing: OUTPUT appears
+    only when every image is done; an OUTPUT folder of an earlier knnlab run is replaced whole,
+    a folder holding other files is refused.
     """
-    from knnlab.data import list_images, read_image, write_image
+    from knnlab.data.image_job import plan_image_job
     from knnlab.n3.sr_data import check_scale
     from knnlab.n3.superres import load_upscaler
-    from knnlab.progress import progress
 
     scale = check_scale(scale)
-    if not input_path.exists():
-        raise InputError(f"INPUT {str(input_path)!r} does not exist")
-    if input_path.is_dir():
-        files = list_images(input_path)
-        if not files:
-            raise InputError(f"INPUT folder {str(input_path)!r} holds no images")
-        if output.exists() and not output.is_dir():
-            raise InputError(
-                f"-o {str(output)!r}: INPUT is a folder, so the output must be a folder"
-            )
-        pairs = [(f, output / (f.stem + ".png")) for f in files]
-    else:
-        if output.is_dir():
-            output = output / (input_path.stem + ".png")
-        pairs = [(input_path, output)]
-    images = [(src, dst, read_image(src)) for src, dst in pairs]
+    job = plan_image_job(input_path, output)
     up = load_upscaler(model, device=_device(device), tile=_tile(tile), overlap=overlap)
-    for src, _, img in images:  # fail before any work
+    for src, _, img in job.items:  # fail before any work
         if img.shape[0] not in (1, 3):
             raise InputError(f"{src}: {img.shape[0]} channels; give a gray or RGB image")
         up.check_size(img.shape[-2], img.shape[-1], scale, what=str(src))
-    for src, dst, img in progress(images, desc=f"sr x{scale}", total=len(images)):
-        write_image(dst, up.upscale(img, scale))
+    written = job.run(lambda img: up.upscale(img, scale), desc=f"sr x{scale}")
+    for src, dst in written:
         click.echo(f"{src} -> {dst}")
+    if job.folder:
+        click.echo(f"wrote {len(written)} images to {job.output}")
 
 
 @click.command(name="sr")
