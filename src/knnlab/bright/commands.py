@@ -75,7 +75,8 @@ def train_bright(data, config, baseline, steps, batch_size, lr, ema_decay, gan, 
 @click.option("--limit", default=1000, show_default=True, help="Score the first N images.")
 @click.option("--features", default="auto", show_default=True,
               help="Feature network for rFID/precision/recall: auto (MNIST classifier on MNIST, "
-                   "none otherwise), mnist, inception, vgg16, or none.")  # fmt: skip
+                   "the CelebA-identity network on CelebA6000, none otherwise), mnist, faces, "
+                   "inception, vgg16, or none.")  # fmt: skip
 @click.option("--feature-weights", default=None, help="Weights file/URL for --features.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the JSON here.")
 @click.option("--device", default="cpu", show_default=True)
@@ -95,7 +96,8 @@ def eval_bright(model_dir, data, split, limit, features, feature_weights, out, d
     images = load_image_set(data, split, size=c.image_size, channels=c.image_channels, limit=limit)
     dev = resolve_device(device)
     net, name = None, None
-    choice = ("mnist" if data.lower() == "mnist" else "none") if features == "auto" else features
+    auto = {"mnist": "mnist", "celeba6000": "faces"}.get(data.lower(), "none")
+    choice = auto if features == "auto" else features
     if choice != "none":
         from knnlab.metrics.features import get_extractor
 

@@ -57,11 +57,17 @@ class BrightExperimentConfig:
 
 
 def _feature_net(data: str, device: str):
-    if data != "MNIST":
-        return None, None
-    from knnlab.metrics.features import builtin_classifier
+    """The in-project feature network of ``data``: the MNIST classifier, or the CelebA-identity
+    network for faces."""
+    from knnlab.metrics.features import get_extractor
 
-    return builtin_classifier(device), "MNIST classifier (in-project, 128-d)"
+    if data == "MNIST":
+        return get_extractor("mnist", device), "MNIST classifier (in-project, 128-d)"
+    if data == "CelebA6000":
+        from knnlab.metrics.features.faces import FACE_FEATURES_LABEL
+
+        return get_extractor("faces", device), FACE_FEATURES_LABEL
+    return None, None
 
 
 def _recon_figure(per_data: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]]):
@@ -177,7 +183,8 @@ def run_experiment(cfg: BrightExperimentConfig, work_dir: str | Path) -> Experim
         caption=(
             "Held-out reconstruction at equal code size (h×w×depth entries: BRIGHT key codes and "
             "KL latents are floats, VQ heads / RQ stages are indices of 256-entry codebooks). "
-            "rFID / precision / recall in the MNIST-classifier feature space (MNIST only)."
+            "rFID / precision / recall in the MNIST-classifier feature space on MNIST and in the "
+            "CelebA-identity feature space (knnlab) on faces."
         ),
         notes=[
             f"Held-out: MNIST test split (first {cfg.eval_limit.get('MNIST')}), CelebA6000 "
