@@ -33,7 +33,11 @@ def _threads(n: int) -> None:
 @click.option(
     "--ema-decay", default=None, type=float, help="Keep an EMA of the weights; saved as the model."
 )
-@click.option("--gan", is_flag=True, help="Add the adversarial term (not wired in yet: refused).")
+@click.option(
+    "--gan",
+    is_flag=True,
+    help="Add the non-saturating GAN term (StyleGAN2 ResNet D, lazy R1 gamma=4 every 16).",
+)
 @click.option("--train-limit", default=None, type=int, help="Use only the first N training images.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in OUT.")

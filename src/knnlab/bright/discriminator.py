@@ -1,5 +1,5 @@
 """StyleGAN2's ResNet discriminator, the non-saturating GAN loss and the R1 penalty, for BRIGHT's
-adversarial term (the release trains with them; here they are not yet wired into BRIGHT's training).
+adversarial term (the release trains with them; ``knnlab train bright --gan`` uses them).
 
 Karras et al. 2020 (StyleGAN2), Fig. 7c "residual" D; Karras et al. 2018 (ProGAN) Sec. 3 for the
 minibatch standard deviation; Goodfellow et al. 2014 for the non-saturating loss; Mescheder et

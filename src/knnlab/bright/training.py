@@ -8,9 +8,10 @@ lr 2e-3, betas (0, 0.99). Here:
   weight counts 4× more);
 - the perceptual term is a pluggable ``perceptual(recon, target) -> loss``; it is off by default
   because no VGG16 weights are available offline;
-- the GAN term is not wired in yet: the discriminator, the losses and R1 are ready in
-  :mod:`knnlab.bright.discriminator` and :class:`knnlab.train.MultiTrainer` runs G + D phases, but
-  asking for the GAN here raises a clear error;
+- the GAN term (``gan=True``) runs on :class:`knnlab.train.MultiTrainer` as three phases: the
+  autoencoder ("G": reconstruction + ``gan_weight`` · non-saturating loss from ``gan_start`` on), the
+  StyleGAN2 ResNet discriminator ("D") and its lazy R1 (γ = 4 every 16 steps, loss × 16); images
+  are zero-padded to a power-of-two side for the discriminator (MNIST: 28 → 32);
 - baselines add their own regulariser (VQ/RQ commitment loss; KL weight 1e-6) to the same loss.
 
 ``train_autoencoder`` writes ``out/model`` (``save_pretrained``; the EMA weights when EMA is on),
@@ -56,7 +57,11 @@ class BrightTrainConfig:
     betas: tuple[float, float] = (0.0, 0.99)
     mse_weight: float = 20.0
     perceptual_weight: float = 5.0  # used only when a perceptual function is given
-    gan: bool = False  # the GAN term (not wired in yet; refused)
+    gan: bool = False  # add the non-saturating GAN term (StyleGAN2 ResNet D, lazy R1)
+    gan_weight: float = 1.0  # weight of the generator's adversarial loss
+    gan_start: int = 0  # the adversarial terms start at this step (D and G alike)
+    r1_gamma: float = 4.0  # R1 weight gamma (lazy: every r1_every steps, loss x r1_every)
+    r1_every: int = 16
     ema_decay: float | None = None  # e.g. 0.999 for long runs; the saved model is the EMA
     train_limit: int | None = None  # only the first N training images
     seed: int = 0
@@ -67,11 +72,10 @@ class BrightTrainConfig:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
         if self.baseline is not None and self.baseline not in BASELINES:
             raise InputError(f"--baseline {self.baseline!r}: choose one of {', '.join(BASELINES)}")
-        if self.gan:
+        if self.gan_start < 0 or self.r1_every < 1 or self.r1_gamma < 0:
             raise InputError(
-                "--gan: the adversarial term is not wired into BRIGHT training yet (the "
-                "discriminator, non-saturating loss and R1 are in knnlab.bright.discriminator, and "
-                "knnlab.train.MultiTrainer runs G + D phases); train reconstruction-only (drop --gan)"
+                f"gan_start={self.gan_start}, r1_every={self.r1_every}, r1_gamma={self.r1_gamma}: "
+                "need gan_start >= 0, r1_every >= 1 and r1_gamma >= 0"
             )
         if self.steps < 1:
             raise InputError(f"--steps {self.steps}: must be >= 1")
@@ -151,10 +155,15 @@ def train_autoencoder(
             logs["psnr"] = (-10 * torch.log10(mse.clamp_min(1e-12))).detach()
         return loss, logs
 
-    trainer = Trainer(model, tcfg, loss_fn, ImageTensorDataset(train_images))
+    data = ImageTensorDataset(train_images)
     t0 = time.perf_counter()
-    result = trainer.fit(resume=resume)
-    final: Any = trainer.ema.module if trainer.ema is not None else trainer.model
+    trainer: Any
+    if not cfg.gan:
+        trainer = Trainer(model, tcfg, loss_fn, data)
+        result = trainer.fit(resume=resume)
+        final: Any = trainer.ema.module if trainer.ema is not None else trainer.model
+    else:
+        trainer, result, final = _fit_with_gan(model, cfg, tcfg, loss_fn, data, resume=resume)
     final.eval()
     final.save_pretrained(out_dir / "model")
     summary = {
@@ -169,3 +178,61 @@ def train_autoencoder(
     }
     atomic_write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def _pad_pow2(x: torch.Tensor) -> torch.Tensor:
+    """Zero-pad ``(B, C, H, W)`` on the right and bottom to a square power-of-two side (≥ 8)."""
+    side = max(8, 1 << (max(x.shape[-2:]) - 1).bit_length())
+    return F.pad(x, (0, side - x.shape[-1], 0, side - x.shape[-2]))
+
+
+def _fit_with_gan(model, cfg: BrightTrainConfig, tcfg, recon_loss, data, *, resume: bool):
+    """Reconstruction + non-saturating GAN with lazy R1 on :class:`knnlab.train.MultiTrainer`."""
+    from knnlab.bright.discriminator import (
+        ResNetDiscriminator,
+        d_loss_nonsaturating,
+        g_loss_nonsaturating,
+        r1_penalty,
+    )
+    from knnlab.train import EMA, MultiTrainer, Phase
+
+    mc: Any = model.config
+    side = _pad_pow2(torch.zeros(1, 1, mc.image_size, mc.image_size)).shape[-1]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed + 1)
+        disc = ResNetDiscriminator(side, channels=mc.image_channels)
+    opt_g = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=cfg.betas)
+
+    def g_loss(models, x, ctx):
+        loss, logs = recon_loss(models["G"], x)
+        if ctx.step >= cfg.gan_start:
+            recon, _ = reconstruct(models["G"], x)
+            adv = g_loss_nonsaturating(models["D"](_pad_pow2(recon)))
+            loss = loss + cfg.gan_weight * adv
+            logs["g_adv"] = adv.detach()
+        return loss, logs
+
+    def d_loss(models, x, ctx):
+        with torch.no_grad():
+            recon, _ = reconstruct(models["G"], x)
+        d = d_loss_nonsaturating(models["D"](_pad_pow2(x)), models["D"](_pad_pow2(recon)))
+        on = float(ctx.step >= cfg.gan_start)  # before gan_start: a zero loss, no update
+        return d * on, {"d_loss": d.detach()}
+
+    def d_r1(models, x, ctx):
+        r1 = r1_penalty(models["D"], _pad_pow2(x), gamma=cfg.r1_gamma)
+        return r1 * float(ctx.step >= cfg.gan_start), {"r1": r1.detach()}
+
+    phases = [
+        Phase("G", "G", g_loss),
+        Phase("D", "D", d_loss),
+        Phase("D_r1", "D", d_r1, every=cfg.r1_every),
+    ]
+    emas = {"G": EMA(model, cfg.ema_decay)} if cfg.ema_decay is not None else None
+    trainer = MultiTrainer(
+        {"G": model, "D": disc}, {"G": opt_g, "D": opt_d}, phases, tcfg, data, emas=emas
+    )
+    result = trainer.fit(resume=resume)
+    final = trainer.emas["G"].module if emas else trainer.models["G"]
+    return trainer, result, final
