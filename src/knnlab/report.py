@@ -86,9 +86,11 @@ class Section:
         body = "".join(
             "<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows
         )
-        cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+        # the caption stands above the scrolling box, so a long one wraps at the page width
+        cap = f'<p class="tcap">{html.escape(caption)}</p>' if caption else ""
         self.parts.append(
-            f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f'{cap}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>"
         )
 
     def images(
@@ -121,8 +123,8 @@ class Section:
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:1em 0;display:block;max-width:100%;overflow-x:auto}
-img{max-width:100%;height:auto}caption{text-align:left;font-weight:600;padding:4px 0}
+table{border-collapse:collapse}.scroll{max-width:100%;overflow-x:auto;margin:0 0 1em 0}
+img{max-width:100%;height:auto}.tcap{font-weight:600;margin:1em 0 4px 0}
 td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 .row{display:flex;flex-wrap:wrap;gap:12px}figure{margin:8px 0}figcaption{font-size:90%;color:#555}

@@ -90,7 +90,9 @@ def test_wide_tables_and_figures_stay_within_the_page() -> None:
     r.section("s").table([{f"column {i}": i for i in range(40)}])
     page = r.to_html()
     css = page[page.index("<style>") : page.index("</style>")]
-    assert "overflow-x:auto" in css and "max-width:100%" in css.split("table{", 1)[1].split("}")[0]
+    box = css.split(".scroll{", 1)[1].split("}")[0]
+    assert "overflow-x:auto" in box and "max-width:100%" in box
+    assert '<div class="scroll"><table>' in page  # the table scrolls inside its box
     assert "img{max-width:100%" in css
 
 
