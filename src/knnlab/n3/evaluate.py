@@ -188,16 +188,29 @@ def evaluate(
 def format_table(result: dict[str, Any], per_image: bool = False) -> str:
     """A plain-text table of an :func:`evaluate` result."""
     head = f"{result['dataset']}  sigma={result['sigma']:g}  ({result['num_images']} images)"
-    lines = [head, f"{'model':<32} {'PSNR':>8} {'SSIM':>7} {'paper':>7} {'Δ':>6} {'s':>8}"]
-    for e in result["results"]:
+    return format_rows([head], result["results"], per_image=per_image, width=32, delta_digits=2)
+
+
+def format_rows(
+    head: list[str],
+    results: list[dict[str, Any]],
+    *,
+    per_image: bool = False,
+    width: int = 32,
+    delta_digits: int = 2,
+) -> str:
+    """The plain-text table of the evaluation commands: ``head`` lines, then one row per model
+    (PSNR, SSIM, the paper's PSNR and the difference when known, seconds), then per image."""
+    lines = [*head, f"{'model':<{width}} {'PSNR':>8} {'SSIM':>7} {'paper':>7} {'Δ':>6} {'s':>8}"]
+    for e in results:
         paper = f"{e['paper_psnr']:.2f}" if "paper_psnr" in e else ""
-        delta = f"{e['delta_vs_paper']:+.2f}" if "delta_vs_paper" in e else ""
+        delta = f"{e['delta_vs_paper']:+.{delta_digits}f}" if "delta_vs_paper" in e else ""
         lines.append(
-            f"{e['model']:<32} {e['psnr']:>8.3f} {e['ssim']:>7.4f} {paper:>7} {delta:>6} "
+            f"{e['model']:<{width}} {e['psnr']:>8.3f} {e['ssim']:>7.4f} {paper:>7} {delta:>6} "
             f"{e['seconds']:>8.1f}"
         )
     if per_image:
-        for e in result["results"]:
+        for e in results:
             lines.append(f"\n{e['model']}")
             for r in e["images"]:
                 lines.append(f"  {r['image']:<30} {r['psnr']:>8.3f} {r['ssim']:>7.4f}")

@@ -227,21 +227,10 @@ def evaluate_sr(
 
 def format_sr_table(result: dict[str, Any], per_image: bool = False) -> str:
     """A plain-text table of an :func:`evaluate_sr` result (protocol line first)."""
-    lines = [
+    from knnlab.n3.evaluate import format_rows
+
+    head = [
         f"{result['dataset']}  ×{result['scale']}  ({result['num_images']} images)",
         f"protocol: {result['protocol_text']}",
-        f"{'model':<24} {'PSNR':>8} {'SSIM':>7} {'paper':>7} {'Δ':>6} {'s':>8}",
     ]
-    for e in result["results"]:
-        paper = f"{e['paper_psnr']:.2f}" if "paper_psnr" in e else ""
-        delta = f"{e['delta_vs_paper']:+.3f}" if "delta_vs_paper" in e else ""
-        lines.append(
-            f"{e['model']:<24} {e['psnr']:>8.3f} {e['ssim']:>7.4f} {paper:>7} {delta:>6} "
-            f"{e['seconds']:>8.1f}"
-        )
-    if per_image:
-        for e in result["results"]:
-            lines.append(f"\n{e['model']}")
-            for r in e["images"]:
-                lines.append(f"  {r['image']:<30} {r['psnr']:>8.3f} {r['ssim']:>7.4f}")
-    return "\n".join(lines)
+    return format_rows(head, result["results"], per_image=per_image, width=24, delta_digits=3)
