@@ -9,14 +9,9 @@ import click
 import numpy as np
 
 from knnlab.errors import InputError
+from knnlab.n3.commands import _device  # the option helpers of the n3 commands
 
 __all__ = ["eval_corr", "experiment_corr", "match", "train_corr"]
-
-
-def _device(name: str):
-    from knnlab.devices import resolve_device
-
-    return resolve_device(name)
 
 
 @click.command(name="corr")

@@ -8,20 +8,9 @@ from pathlib import Path
 import click
 
 from knnlab.errors import InputError
+from knnlab.n3.commands import _device, _tile  # the option helpers of the n3 commands
 
 __all__ = ["eval_sr", "experiment_sr", "sr", "train_sr"]
-
-
-def _device(name: str):
-    from knnlab.devices import resolve_device
-
-    return resolve_device(name)
-
-
-def _tile(tile: int) -> int | None:
-    if tile < 0:
-        raise InputError(f"--tile {tile}: use a positive size, or 0 for no tiling")
-    return tile or None
 
 
 def _scales(text: str) -> tuple[int, ...]:
