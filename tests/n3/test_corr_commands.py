@@ -41,6 +41,15 @@ def test_match_unreadable_images(tmp_path, capsys):
     )  # fmt: skip
 
 
+def test_match_truncated_png_prints_only_our_line(tmp_path, capfd):
+    # OpenCV logs its own line to file descriptor 2 on a broken PNG header; the user sees one line
+    bad = tmp_path / "t.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    code = main(["match", str(bad), str(bad), "-o", str(tmp_path / "o.png"), "--focal", "500"])
+    err = capfd.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+
+
 def _textured(seed, shift=0):
     import cv2
 

@@ -195,8 +195,8 @@ class KeyCodeDiffusionPipeline:
         meta_path = d / "pipeline.json"
         if not meta_path.is_file():
             raise DataNotFoundError(
-                f"{d}: not a key-code diffusion pipeline (no pipeline.json); train one with "
-                "`knnlab train bright-ldm`"
+                f"{d}: not a key-code diffusion pipeline (no pipeline.json); make one with "
+                "knnlab.bright.ldm.train_ldm(...).save_pretrained(DIR)"
             )
         try:
             meta = json.loads(meta_path.read_text())

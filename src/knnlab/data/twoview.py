@@ -144,6 +144,18 @@ def load_scene(scene: str | os.PathLike) -> list[TwoViewPair]:
     return pairs
 
 
+def _imread(path: Path, flag: int) -> np.ndarray | None:
+    """``cv2.imread`` without OpenCV's own log lines on a broken file (the caller raises one error)."""
+    import cv2
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imread(str(path), flag)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def read_gray(path: str | os.PathLike) -> np.ndarray:
     """An image file as 8-bit gray ``(H, W)`` (OpenCV); one :class:`InputError` if unreadable."""
     import cv2
@@ -151,7 +163,7 @@ def read_gray(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"image file {str(path)!r} does not exist")
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    img = _imread(path, cv2.IMREAD_GRAYSCALE)
     if img is None or img.size == 0:
         raise InputError(f"image file {str(path)!r} is not a readable image")
     return img
@@ -162,7 +174,7 @@ def read_bgr(path: str | os.PathLike) -> np.ndarray:
     import cv2
 
     read_gray(path)  # the same checks and messages
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    img = _imread(Path(path), cv2.IMREAD_COLOR)
     assert img is not None
     return img
 
