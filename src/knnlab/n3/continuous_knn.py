@@ -126,6 +126,45 @@ def continuous_knn_weights(
     return _RelaxedKNN.apply(logits, temp, k, relaxation == "paper")
 
 
+def _relaxed_weights(a: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor:
+    """The forward values of :class:`_RelaxedKNN` in few passes over the logits: ``(..., M)`` →
+    ``(..., k, M)``.
+
+    Per step: ``e = exp(a − a_max)`` with the max's own entry set aside, ``S' = Σ_{j≠max} e_j``,
+    ``w = e / (1 + S')`` (the max gets ``1 / (1 + S')``); then ``log(1 − w_j) = log1p(−w_j)`` for the
+    others (``w_j ≤ ½`` there, so it is exact) and ``log S' − log(1 + S')`` for the max, the same
+    value :func:`_masked_log_softmax` and :func:`log1mexp` give. Rows without a finite logit get
+    zero weights. Used for the forward pass; the backward pass recomputes with ``_loop``.
+    """
+    m_ = a.shape[-1]
+    out = a.new_empty(*a.shape[:-1], k, m_)
+    a = a.clone()  # shifted and updated in place below
+    e = torch.empty_like(a)  # exp(a − a_max), then log(1 − w)
+    for t in range(k):
+        top_v, top = a.max(dim=-1, keepdim=True)
+        dead = torch.isneginf(top_v)
+        any_dead = bool(dead.any())
+        if any_dead:
+            top_v = top_v.masked_fill(dead, 0.0)
+        a.sub_(top_v)  # a row's softmax does not change under a shift
+        torch.exp(a, out=e)
+        e.scatter_(-1, top, 0.0)
+        others = e.sum(dim=-1, keepdim=True)  # S'
+        total = others + 1.0
+        w = out[..., t, :]
+        torch.mul(e, total.reciprocal(), out=w)
+        w.scatter_(-1, top, total.reciprocal())
+        if any_dead:
+            w.masked_fill_(dead, 0.0)
+        if t + 1 < k:
+            torch.neg(w, out=e).log1p_()
+            e.scatter_(-1, top, others.log() - total.log())
+            if paper:
+                e.div_(temp)
+            a.add_(e)
+    return out
+
+
 def _log1mexp_grad(x: Tensor, expm1_guard: float = 1e-7) -> Tensor:
     """d/dx of :func:`log1mexp` as :func:`log1mexp` defines it (guarded for ``x >= log ½``)."""
     small = x < _LOG_HALF
@@ -142,7 +181,7 @@ class _RelaxedKNN(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor:
-        out = torch.stack(_RelaxedKNN._loop(logits, temp, k, paper)[0], dim=-2)
+        out = _relaxed_weights(logits, temp, k, paper)
         ctx.save_for_backward(logits, temp)
         ctx.k, ctx.paper = k, paper
         return out
