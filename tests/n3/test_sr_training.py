@@ -56,3 +56,44 @@ def test_bad_configs():
         SRTrainConfig(model="n3net", patch_size=40)
     with pytest.raises(InputError, match="--budget-steps 0"):
         SRTrainConfig(budget_steps=0)
+    with pytest.raises(InputError, match="--budget-minutes 0"):
+        SRTrainConfig(budget_minutes=0)
+
+
+def test_time_budget_sets_the_steps_and_resume_keeps_them(tmp_path, monkeypatch):
+    import knnlab.n3.sr_training as sr_training
+
+    _sharp_images(tmp_path / "data")
+    # a machine on which a step takes 1.5 s: 0.5 min · 0.97 / 1.5 s -> 19 steps
+    monkeypatch.setattr(sr_training, "probe_step_seconds", lambda *a, **k: 1.5)
+    cfg = SRTrainConfig(
+        model="vdsr", scales=(2,), datasets=(str(tmp_path / "data"),), patch_size=24,
+        batch_size=2, budget_minutes=0.5, eval_dataset=None, checkpoint_every=5,
+        model_kwargs={"depth": 2, "features": 4},
+    )  # fmt: skip
+    summary = train_sr(cfg, tmp_path / "run", device="cpu")
+    assert summary["steps"] == 19
+    assert summary["config"]["budget_steps"] == 19
+    assert summary["config"]["budget_minutes"] == 0.5
+    saved = json.loads((tmp_path / "run" / "budget.json").read_text())
+    assert saved["steps"] == 19 and saved["seconds_per_step"] == 1.5
+    # a resumed run reads the saved count instead of measuring again
+    monkeypatch.setattr(sr_training, "probe_step_seconds", lambda *a, **k: 100.0)
+    assert train_sr(cfg, tmp_path / "run", resume=True, device="cpu")["steps"] == 19
+
+
+def test_probe_step_seconds_leaves_the_model_and_rng_alone():
+    from knnlab.n3.sr_training import build_sr_model, probe_step_seconds
+
+    net = build_sr_model("vdsr", depth=3, features=4)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.rand(2, 1, 16, 16)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    sec = probe_step_seconds(net, [(x, x)] * 3)
+    assert sec > 0
+    assert torch.equal(torch.rand(3), expected)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(InputError, match="two batches"):
+        probe_step_seconds(net, [(x, x)])

@@ -160,6 +160,11 @@ def sr(
     type=int,
     help="Stop after this many optimiser steps (the schedule is compressed to fit).",
 )
+@click.option(
+    "--budget-minutes",
+    type=float,
+    help="Or: as many steps as fit in this time (measured on a few steps first).",
+)
 @click.option("--steps", type=int, default=60_000, show_default=True, help="Full-length run.")
 @click.option("--batch-size", type=int, default=30, show_default=True, help="Crops per step.")
 @click.option("--patch-size", type=int, default=80, show_default=True)
@@ -179,6 +184,7 @@ def train_sr(
     arch: str,
     scales: str,
     budget_steps: int | None,
+    budget_minutes: float | None,
     steps: int,
     batch_size: int,
     patch_size: int,
@@ -200,6 +206,7 @@ def train_sr(
         model=arch,
         scales=_scales(scales),
         budget_steps=budget_steps,
+        budget_minutes=budget_minutes,
         steps=steps,
         batch_size=batch_size,
         patch_size=patch_size,
@@ -222,6 +229,17 @@ def train_sr(
     "--budget-steps",
     type=int,
     help="Optimiser steps of each model (the schedule is compressed to fit); default: full run.",
+)
+@click.option(
+    "--budget-minutes",
+    type=float,
+    help="Or: the same training minutes for each model (steps measured on this machine).",
+)
+@click.option(
+    "--parallel/--sequential",
+    default=False,
+    show_default=True,
+    help="Train the two models at the same time, each on half the CPU threads.",
 )
 @click.option("--steps", type=int, default=60_000, show_default=True, help="Full-length run.")
 @click.option("--batch-size", type=int, default=30, show_default=True, help="Crops per step.")
@@ -254,6 +272,8 @@ def train_sr(
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def experiment_sr(
     budget_steps: int | None,
+    budget_minutes: float | None,
+    parallel: bool,
     steps: int,
     batch_size: int,
     lr: float,
@@ -274,6 +294,8 @@ def experiment_sr(
     names = tuple(d.strip() for d in datasets.split(",") if d.strip())
     cfg = SRExperimentConfig(
         budget_steps=budget_steps,
+        budget_minutes=budget_minutes,
+        parallel=parallel,
         steps=steps,
         batch_size=batch_size,
         lr=lr,

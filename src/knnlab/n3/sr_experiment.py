@@ -41,6 +41,8 @@ class SRExperimentConfig:
     """Settings of ``knnlab experiment sr``; the training fields are shared by both models."""
 
     budget_steps: int | None = None  # optimiser steps of each model (None: the full run)
+    budget_minutes: float | None = None  # or: the same minutes of training for each model
+    parallel: bool = False  # train the two models side by side, each on half the CPU threads
     steps: int = 60_000  # full-length run (schedule length when budget_steps is None)
     batch_size: int = 30  # crops per step (equal parts of every scale)
     patch_size: int = 80
@@ -69,6 +71,7 @@ class SRExperimentConfig:
             batch_size=self.batch_size,
             steps=self.steps,
             budget_steps=self.budget_steps,
+            budget_minutes=self.budget_minutes,
             lr=self.lr,
             seed=self.seed,
             eval_dataset=None,
@@ -81,8 +84,13 @@ def _finished_run(run: Path, cfg: SRTrainConfig) -> dict[str, Any] | None:
     if not (path.is_file() and (run / "model" / "model.safetensors").is_file()):
         return None
     summary = json.loads(path.read_text())
-    same = summary.get("config") == json.loads(json.dumps(asdict(cfg)))
-    return summary if same and summary.get("steps") == cfg.run_steps else None
+    saved = dict(summary.get("config") or {})
+    want = json.loads(json.dumps(asdict(cfg)))
+    if cfg.budget_minutes is not None and cfg.budget_steps is None:  # steps fixed by the run itself
+        steps = saved.get("budget_steps")
+        saved["budget_steps"] = None
+        return summary if saved == want and summary.get("steps") == steps else None
+    return summary if saved == want and summary.get("steps") == cfg.run_steps else None
 
 
 def _cached_eval(
@@ -127,6 +135,65 @@ def _figure(rows: list[dict[str, Any]], datasets, scales):
     return fig
 
 
+def _train_job(tcfg: SRTrainConfig, run: str, device: str, threads: int) -> None:
+    torch.set_num_threads(threads)
+    train_sr(tcfg, run, resume=True, device=device)
+
+
+def _train_side_by_side(
+    cfg: SRExperimentConfig, names: list[str], runs: Path, device: torch.device
+) -> None:
+    """Train ``names`` at the same time in worker processes, the CPU threads split evenly, so that a
+    time budget gives every model the same share of the same machine."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, torch.get_num_threads() // len(names))
+    log.info("training %s side by side, %d thread(s) each", ", ".join(names), threads)
+    with ProcessPoolExecutor(len(names), mp_context=mp.get_context("spawn")) as pool:
+        jobs = [
+            pool.submit(_train_job, cfg.train_config(n), str(runs / n), str(device), threads)
+            for n in names
+        ]
+        for job in jobs:
+            job.result()
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if "psnr" in r and "step" in r]
+
+
+def _training_figure(runs: Path):
+    """Training-crop PSNR of both runs against steps and against minutes (from their JSONL logs),
+    a running mean over 5 log points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for name, (label, _) in MODELS.items():
+        log_rows = _read_log(runs / name / "log.jsonl")
+        if not log_rows:
+            continue
+        psnr = [r["psnr"] for r in log_rows]
+        smooth = [sum(psnr[max(0, i - 4) : i + 1]) / len(psnr[max(0, i - 4) : i + 1])
+                  for i in range(len(psnr))]  # fmt: skip
+        axes[0].plot([r["step"] for r in log_rows], smooth, label=label)
+        axes[1].plot([r.get("time", 0.0) / 60 for r in log_rows], smooth, label=label)
+    axes[0].set_xlabel("step")
+    axes[1].set_xlabel("training minutes")
+    for ax in axes:
+        ax.set_ylabel("PSNR on training crops (dB)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def run_sr_experiment(
     cfg: SRExperimentConfig, *, device: torch.device | str = "cpu"
 ) -> ExperimentResult:
@@ -136,6 +203,9 @@ def run_sr_experiment(
     cache = runs / "eval"
     timings: dict[str, float] = {}
     trained: dict[str, dict[str, Any]] = {}
+    todo = [n for n in MODELS if _finished_run(runs / n, cfg.train_config(n)) is None]
+    if cfg.parallel and len(todo) > 1:
+        _train_side_by_side(cfg, todo, runs, device)
     for name in MODELS:
         tcfg = cfg.train_config(name)
         summary = _finished_run(runs / name, tcfg)
@@ -172,6 +242,14 @@ def run_sr_experiment(
     timings["eval_s"] = round(time.perf_counter() - t0, 1)
 
     steps = {n: trained[n]["summary"]["steps"] for n in MODELS}
+    if cfg.budget_minutes is not None and cfg.budget_steps is None:
+        budget = (
+            f"{cfg.budget_minutes:g} minutes of training per model on the same machine "
+            f"({'side by side, half the threads each' if cfg.parallel else 'one after the other'}): "
+            f"{steps['vdsr']} VDSR steps, {steps['n3net']} N³Net steps"
+        )
+    else:
+        budget = f"{cfg.budget_steps or cfg.steps} steps per model"
     wins = sum(r["N³Net − VDSR"] > 0 for r in rows)
     limited = cfg.limit is not None
     res = ExperimentResult(
@@ -190,7 +268,7 @@ def run_sr_experiment(
             "every batch, LR by MATLAB-exact bicubic; Adam, gradient-norm clip, lr stepped down "
             "at each quarter; MSE on Y",
             "published": "Kim et al. 2016 (VDSR), Table 2: bicubic and VDSR PSNR",
-            "budget": f"{cfg.budget_steps or cfg.steps} steps per model",
+            "budget": budget,
             "limit": cfg.limit,
             "device": str(device),
         },
@@ -206,7 +284,7 @@ def run_sr_experiment(
         caption="PSNR (dB) on Y, scale pixels shaved; SSIM of the trained models",
         notes=[
             "The published VDSR was trained for hours on a GPU; the knnlab rows are trained for "
-            f"{cfg.budget_steps or cfg.steps} steps each, so compare VDSR and N³Net with each other.",
+            f"{budget}, so compare VDSR and N³Net with each other.",
             "The published numbers are means over whole sets; with --limit the knnlab columns cover "
             "the first images only, and 'bicubic (all images)' is the whole set.",
         ],
@@ -216,6 +294,12 @@ def run_sr_experiment(
         "sr_gain.png",
         "PSNR gain over bicubic per data set and scale (bars: knnlab at equal budget; dash: the "
         "published VDSR)",
+    )
+    res.add_figure(
+        _training_figure(runs),
+        "sr_training.png",
+        "Training PSNR (crops of the training images, all scales; running mean of 5 log points) "
+        "against steps and against minutes",
     )
     if cfg.assets:
         for name, (_, folder) in MODELS.items():

@@ -18,15 +18,20 @@ Recipe (the defaults of :class:`SRTrainConfig`):
   running statistics recomputed exactly at the end, as the denoising recipe does
   (:func:`~knnlab.n3.training.recalibrate_batchnorm`).
 
-``budget_steps`` shortens the run; the schedule is compressed to fit.
+``budget_steps`` shortens the run; the schedule is compressed to fit. ``budget_minutes`` gives the
+budget as time instead: a few throwaway steps on the real batches measure the seconds per step on this
+machine (:func:`probe_step_seconds`), the run gets as many steps as fit, and that count is written to
+``out_dir/budget.json`` so that a resumed run keeps it. Two models trained side by side for the same
+minutes on the same machine are then compared at equal compute.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +42,7 @@ from knnlab.errors import InputError
 from knnlab.io_utils import atomic_write_json
 from knnlab.n3.sr_data import SCALES, SRPatchDataset, check_scale, load_y_images
 
-__all__ = ["SRTrainConfig", "build_sr_model", "sr_loss", "train_sr"]
+__all__ = ["SRTrainConfig", "build_sr_model", "probe_step_seconds", "sr_loss", "train_sr"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class SRTrainConfig:
     batch_size: int = 30  # crops per step, a multiple of len(scales)
     steps: int = 60_000  # full-length run
     budget_steps: int | None = None  # stop after this many steps (schedule compressed to fit)
+    budget_minutes: float | None = None  # or: as many steps as fit in this time (measured first)
     lr: float = 1e-4  # Adam
     lr_drop: float = 10.0**0.5  # lr divided by this at each quarter of the run
     grad_clip: float = 1.0  # global gradient-norm clip
@@ -71,6 +77,8 @@ class SRTrainConfig:
             raise InputError("--scales: give at least one scale, e.g. 2,3,4")
         if self.budget_steps is not None and self.budget_steps < 1:
             raise InputError(f"--budget-steps {self.budget_steps}: must be at least 1")
+        if self.budget_minutes is not None and not self.budget_minutes > 0:
+            raise InputError(f"--budget-minutes {self.budget_minutes}: must be > 0")
         if self.batch_size < 1 or self.batch_size % len(self.scales):
             raise InputError(
                 f"--batch-size {self.batch_size}: must be a positive multiple of the number of "
@@ -111,6 +119,66 @@ def _flatten(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, to
     return x.flatten(0, 1), y.flatten(0, 1)  # (B·S, 1, P, P)
 
 
+def probe_step_seconds(
+    net: nn.Module,
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    lr: float = 1e-4,
+    device: torch.device | str = "cpu",
+) -> float:
+    """Median seconds of one training step (forward, MSE, backward, Adam) of a *copy* of ``net``
+    over ``batches[1:]`` (``batches[0]`` warms up). ``net`` and the global RNG are left untouched."""
+    import copy
+    import statistics
+
+    if len(batches) < 2:
+        raise InputError("probe_step_seconds: needs at least two batches (one warms up)")
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[]):
+        probe = copy.deepcopy(net).to(device).train()
+        opt = torch.optim.Adam(probe.parameters(), lr=lr)
+        times = []
+        for x, y in batches:
+            x, y = x.to(device), y.to(device)
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            sr_loss(probe(x), y).backward()
+            opt.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
+
+
+def _budget_steps(cfg: SRTrainConfig, out_dir: Path, net: nn.Module, data, device, resume: bool):
+    """The step count of a ``budget_minutes`` run: read from ``out_dir/budget.json`` when resuming,
+    else measured (3 steps after a warm-up) and written there."""
+    path = out_dir / "budget.json"
+    if resume and path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("budget_minutes") == cfg.budget_minutes:
+            return int(saved["steps"])
+    groups = cfg.batch_size // len(cfg.scales)
+    batches = []
+    for i in range(4):
+        items = [data[j] for j in range(i * groups, (i + 1) * groups)]
+        batches.append(
+            _flatten((torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])))
+        )
+    sec = probe_step_seconds(net, batches, lr=cfg.lr, device=device)
+    assert cfg.budget_minutes is not None
+    # 3% of the budget is left for logging, checkpoints and the data loader
+    steps = max(1, min(cfg.steps, int(cfg.budget_minutes * 60 * 0.97 / sec)))
+    log.info("%.2f s per step: %d steps fit in %g minutes", sec, steps, cfg.budget_minutes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        path,
+        {"budget_minutes": cfg.budget_minutes, "seconds_per_step": round(sec, 4), "steps": steps,
+         "threads": torch.get_num_threads(), "device": str(device)},
+    )  # fmt: skip
+    return steps
+
+
 def train_sr(
     cfg: SRTrainConfig,
     out_dir: str | Path,
@@ -125,6 +193,18 @@ def train_sr(
 
     out_dir = Path(out_dir)
     device = torch.device(device)
+    t0 = time.perf_counter()
+    images, dropped = load_y_images(cfg.datasets, min_size=cfg.patch_size)
+    budget: dict[str, Any] | None = None
+    if cfg.budget_minutes is not None and cfg.budget_steps is None:
+        probe_data = SRPatchDataset(
+            images, cfg.patch_size, scales=cfg.scales, length=4 * (cfg.batch_size // len(cfg.scales)),
+            seed=cfg.seed + 2,
+        )  # fmt: skip
+        probe_net = build_sr_model(cfg.model, **cfg.model_kwargs)
+        n = _budget_steps(cfg, out_dir, probe_net, probe_data, device, resume)
+        budget = json.loads((out_dir / "budget.json").read_text())
+        cfg = replace(cfg, budget_steps=n)
     steps = cfg.run_steps
     quarter = max(1, math.ceil(steps / 4))
     groups = cfg.batch_size // len(cfg.scales)
@@ -146,8 +226,6 @@ def train_sr(
         tensorboard=False,
         extra={"sr": asdict(cfg)},
     )
-    t0 = time.perf_counter()
-    images, dropped = load_y_images(cfg.datasets, min_size=cfg.patch_size)
     data = SRPatchDataset(
         images, cfg.patch_size, scales=cfg.scales, length=steps * groups, seed=cfg.seed
     )
@@ -190,6 +268,7 @@ def train_sr(
         "num_training_images": len(images),
         "bn_recalibration_batches": n_bn,
         "last_log": result.last_log,
+        "budget": budget,
         "model_dir": str(out_dir / "model"),
     }
     if cfg.eval_dataset:
