@@ -113,7 +113,7 @@ def report_cmd(folders: tuple[Path, ...], out: Path, title: str) -> None:
 
 def _attach() -> None:
     from knnlab.bright.commands import eval_bright, experiment_bright, train_bright
-    from knnlab.bright.ldm_commands import sample_bright
+    from knnlab.bright.ldm_commands import experiment_bright_generation, sample_bright
     from knnlab.data.commands import data
     from knnlab.hubness.commands import experiment_hubness, train_gan
     from knnlab.metrics.commands import metrics, train_features
@@ -138,6 +138,7 @@ def _attach() -> None:
     train.add_command(train_bright)
     eval_.add_command(eval_bright)
     experiment.add_command(experiment_bright)
+    experiment.add_command(experiment_bright_generation)
     cli.add_command(match)
     train.add_command(train_corr)
     eval_.add_command(eval_corr)
