@@ -40,3 +40,13 @@ def test_a_step_budget_run_needs_the_same_steps(tmp_path) -> None:
         _finished_run(tmp_path / "vdsr", SRExperimentConfig(budget_steps=50).train_config("vdsr"))
         is None
     )
+
+
+def test_only_trained_scales_can_be_evaluated() -> None:
+    import pytest
+
+    from knnlab.errors import InputError
+
+    with pytest.raises(InputError, match="--eval-scales"):
+        SRExperimentConfig(scales=(2, 3), eval_scales=(4,))
+    assert SRExperimentConfig(eval_scales=(4,)).eval_scales == (4,)

@@ -246,6 +246,11 @@ def train_sr(
 @click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
 @click.option("--scales", default="2,3,4", show_default=True)
 @click.option("--datasets", default="Set5,Set14,B100", show_default=True, help="Evaluation sets.")
+@click.option(
+    "--eval-scales",
+    default="",
+    help="Evaluate only these of the trained scales (several processes can share the work).",
+)
 @click.option("--limit", type=int, help="Score only the first N images of each set.")
 @click.option(
     "--runs",
@@ -279,6 +284,7 @@ def experiment_sr(
     lr: float,
     scales: str,
     datasets: str,
+    eval_scales: str,
     limit: int | None,
     runs: Path,
     out: Path,
@@ -300,6 +306,7 @@ def experiment_sr(
         batch_size=batch_size,
         lr=lr,
         scales=_scales(scales),
+        eval_scales=_scales(eval_scales) if eval_scales.strip() else None,
         datasets=names,
         limit=limit,
         seed=seed,

@@ -49,6 +49,7 @@ class SRExperimentConfig:
     lr: float = 1e-4
     scales: tuple[int, ...] = SCALES
     datasets: tuple[str, ...] = SR_DATASETS  # evaluation sets
+    eval_scales: tuple[int, ...] | None = None  # evaluate only these scales (None: all trained)
     limit: int | None = None  # evaluate only the first N images of each set (None: all)
     seed: int = 0
     runs_dir: str = "runs/experiment-sr"  # training runs and the evaluation cache
@@ -59,6 +60,11 @@ class SRExperimentConfig:
         if bad or not self.datasets:
             raise InputError(
                 f"--datasets {list(self.datasets)}: choose from {', '.join(SR_DATASETS)}"
+            )
+        if self.eval_scales and not set(self.eval_scales) <= set(self.scales):
+            raise InputError(
+                f"--eval-scales {list(self.eval_scales)}: only the trained --scales "
+                f"{list(self.scales)} can be evaluated"
             )
         if self.limit is not None and self.limit < 1:
             raise InputError(f"--limit {self.limit}: must be at least 1")
@@ -221,7 +227,7 @@ def run_sr_experiment(
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     for ds in cfg.datasets:
-        for s in cfg.scales:
+        for s in cfg.eval_scales or cfg.scales:
             row: dict[str, Any] = {"dataset": ds, "scale": s}
             bic = _cached_eval(cache, "bicubic", "bicubic", "-", ds, s, cfg.limit, device)
             row["images"] = bic["num_images"]
@@ -290,7 +296,7 @@ def run_sr_experiment(
         ],
     )  # fmt: skip
     res.add_figure(
-        _figure(rows, cfg.datasets, cfg.scales),
+        _figure(rows, cfg.datasets, cfg.eval_scales or cfg.scales),
         "sr_gain.png",
         "PSNR gain over bicubic per data set and scale (bars: knnlab at equal budget; dash: the "
         "published VDSR)",
