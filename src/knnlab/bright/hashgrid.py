@@ -27,9 +27,8 @@ How torch-ngp's ``GridEncoder`` (which the BRICS release used) differs:
 - inputs outside [0, 1] give zero features (tcnn extrapolates through the hash / modulo).
 
 Backends: ``"torch"`` is the vectorised pure-PyTorch path here (one pass per level over all 2^d
-corners at once, with a hand-written backward; the gathered corner rows and their indices are kept
-from the forward pass when they fit in ``STORE_BYTES``, else recomputed, so that the memory held
-for backward is the input only); ``"tcnn"`` wraps tinycudann
+corners at once, with a hand-written backward that recomputes indices and weights instead of
+storing them, so the memory held for backward is the input only); ``"tcnn"`` wraps tinycudann
 when it is importable and the input is on CUDA; ``"auto"`` picks tcnn when it can, else torch.
 """
 
@@ -59,8 +58,6 @@ PRIMES = (1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 21652197
 _MASK = 0xFFFFFFFF
 _BACKENDS = ("auto", "torch", "tcnn")
 _CHUNK = 1 << 16  # points per pass of the torch path (bounds its temporaries)
-#: the forward pass keeps its gathered corner rows for the backward pass up to this many bytes
-STORE_BYTES = 3 << 30
 
 
 @dataclass
@@ -198,60 +195,30 @@ def _dlinear(frac: torch.Tensor, skip: int | None = None) -> torch.Tensor:
     return w
 
 
-def _frac(x: torch.Tensor, scale: float) -> torch.Tensor:
-    pos = x * scale + 0.5
-    return pos - torch.floor(pos)
-
-
 class _HashGridFn(torch.autograd.Function):
-    """Forward: per chunk and level, gather the 2^d corner rows and blend them. When a gradient is
-    needed and the gathered rows fit in ``STORE_BYTES``, the forward keeps them (and their table
-    indices, as int32) for the backward pass, which then does no gathers and no hashing; otherwise
-    the backward recomputes both (memory held: the input only)."""
-
     @staticmethod
     def forward(ctx, x, params, layout, n_features):
-        n, d = x.shape
-        n_lv, k = len(layout), 1 << d
-        out = x.new_empty(n, n_lv * n_features)
+        n = x.shape[0]
+        out = x.new_empty(n, len(layout) * n_features)
         table = params.detach()
-        need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
-        store_bytes = n * n_lv * k * (4 + (n_features * table.element_size()
-                                            if ctx.needs_input_grad[0] else 0))  # fmt: skip
-        store = need_grad and store_bytes <= STORE_BYTES and max(l[3] for l in layout) < 2**31
-        idx_all = torch.empty(n_lv, n, k, dtype=torch.int32, device=x.device) if store else None
-        feat_all = (
-            table.new_empty(n_lv, n, k, n_features) if store and ctx.needs_input_grad[0] else None
-        )
         for lo in range(0, n, _CHUNK):  # bounded temporaries: (chunk, 2^d, F) at a time
             xc = x.detach()[lo : lo + _CHUNK]
             m = xc.shape[0]
             for lvl, (scale, res, off, size, dense) in enumerate(layout):
                 idx, w, _, _ = _corners(xc, scale, res, size, dense)
                 feats = table[off : off + size].index_select(0, idx.reshape(-1))
-                feats = feats.view(m, k, n_features)  # (chunk, 2^d, F)
+                feats = feats.view(m, -1, n_features)  # (chunk, 2^d, F)
                 out[lo : lo + m, lvl * n_features : (lvl + 1) * n_features] = torch.bmm(
                     w.unsqueeze(1).to(feats.dtype), feats
                 ).squeeze(1)
-                if idx_all is not None:
-                    idx_all[lvl, lo : lo + m] = idx
-                if feat_all is not None:
-                    feat_all[lvl, lo : lo + m] = feats
-        ctx.stored = store
-        if store:
-            ctx.save_for_backward(x, params, idx_all, feat_all)
-        else:
-            ctx.save_for_backward(x, params)
+        ctx.save_for_backward(x, params)
         ctx.layout, ctx.n_features = layout, n_features
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        if ctx.stored:
-            x, params, idx_all, feat_all = ctx.saved_tensors
-        else:
-            (x, params), idx_all, feat_all = ctx.saved_tensors, None, None
+        x, params = ctx.saved_tensors
         layout, nf = ctx.layout, ctx.n_features
         need_x, need_p = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_p = torch.zeros_like(params) if need_p else None
@@ -261,12 +228,7 @@ class _HashGridFn(torch.autograd.Function):
             m = xc.shape[0]
             for lvl, (scale, res, off, size, dense) in enumerate(layout):
                 g = grad_out[lo : lo + m, lvl * nf : (lvl + 1) * nf].to(params.dtype)  # (m, F)
-                if idx_all is None:
-                    idx, w, frac, _ = _corners(xc, scale, res, size, dense)
-                else:
-                    idx = idx_all[lvl, lo : lo + m]
-                    frac = _frac(xc, scale)
-                    w = _dlinear(frac)
+                idx, w, frac, _ = _corners(xc, scale, res, size, dense)
                 flat = idx.reshape(-1)
                 if grad_p is not None:
                     # scatter-add of w·g into the table rows; one weighted bincount per feature
@@ -278,10 +240,7 @@ class _HashGridFn(torch.autograd.Function):
                             flat, weights=contrib, minlength=size
                         )
                 if grad_x is not None:
-                    if feat_all is None:
-                        feats = params[off : off + size].index_select(0, flat).view(m, -1, nf)
-                    else:
-                        feats = feat_all[lvl, lo : lo + m]
+                    feats = params[off : off + size].index_select(0, flat).view(m, -1, nf)
                     dots = torch.bmm(feats, g.unsqueeze(2)).squeeze(2)  # (m, 2^d)
                     dots = dots.to(x.dtype)
                     for i in range(x.shape[1]):  # Σ_k ∂w_k/∂frac_i · <f_k, g>, times the scale
