@@ -74,3 +74,8 @@ def test_tiny_run_writes_every_table_and_reuses_its_models(tmp_path, shared_data
     assert (tmp_path / "runs" / "pipeline-bright" / "unet").stat().st_mtime_ns == stamp
     assert json.loads(pipe_settings.read_text()) == before
     assert again.table("generation").rows[0]["FID"] == gen[0]["FID"]
+
+
+def test_cli_checks_the_output_folder_first(capsys) -> None:
+    assert main(["experiment", "bright-generation", "-o", "/proc/no-such-dir"]) == 2
+    assert "cannot write there" in capsys.readouterr().err

@@ -119,8 +119,10 @@ def experiment_bright_generation(methods, ae_steps, code_images, unet, ldm_steps
         run_generation_experiment,
     )
     from knnlab.devices import resolve_device
+    from knnlab.io_utils import check_writable
     from knnlab.results import write_experiment
 
+    check_writable(Path(out) / "results.json", what="-o")  # before half an hour of work
     if quick:
         ae_steps, ldm_steps, num_samples, real_images, code_images = 5, 20, 64, 64, 512
     cfg = GenerationConfig(
