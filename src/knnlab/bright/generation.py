@@ -202,16 +202,10 @@ def _pipeline(
 
 
 def _grid(images: torch.Tensor, nrow: int) -> np.ndarray:
-    n, c, h, w = images.shape
-    rows = -(-n // nrow)
-    canvas = torch.ones(c, rows * (h + 2), nrow * (w + 2))
-    for i, img in enumerate(images):
-        r, q = divmod(i, nrow)
-        canvas[:, r * (h + 2) + 1 : r * (h + 2) + 1 + h, q * (w + 2) + 1 : q * (w + 2) + 1 + w] = (
-            img
-        )
-    arr = canvas.permute(1, 2, 0).clamp(0, 1).numpy()
-    return arr[..., 0] if c == 1 else arr
+    from knnlab.hubness.train_gan import image_grid
+
+    arr = image_grid(images, nrow=nrow, value=1.0).permute(1, 2, 0).clamp(0, 1).numpy()
+    return arr[..., 0] if arr.shape[-1] == 1 else arr
 
 
 def _samples_figure(samples: dict[str, torch.Tensor], nrow: int = 16):

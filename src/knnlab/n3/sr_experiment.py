@@ -166,10 +166,11 @@ def _train_side_by_side(
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
+    from knnlab.train.logger import read_jsonl
+
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if "psnr" in r and "step" in r]
+    return [r for r in read_jsonl(path) if "psnr" in r and "step" in r]
 
 
 def _training_figure(runs: Path):
