@@ -65,3 +65,8 @@ def test_train_and_eval_bad_arguments(capsys):
     _one_line_error(capsys, main(["train", "sr", "--batch-size", "4"]), "--batch-size 4")
     _one_line_error(capsys, main(["eval", "sr", "--dataset", "Set7"]), "--dataset 'Set7'")
     _one_line_error(capsys, main(["experiment", "sr", "--datasets", "Urban100"]), "--datasets")
+
+
+def test_experiment_checks_its_options_and_output_first(capsys):
+    _one_line_error(capsys, main(["experiment", "sr", "--eval-scales", "x"]), "--eval-scales 'x'")
+    _one_line_error(capsys, main(["experiment", "sr", "-o", "/proc/no-such-dir"]), "--out")

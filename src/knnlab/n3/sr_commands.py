@@ -13,16 +13,16 @@ from knnlab.n3.commands import _device, _tile  # the option helpers of the n3 co
 __all__ = ["eval_sr", "experiment_sr", "sr", "train_sr"]
 
 
-def _scales(text: str) -> tuple[int, ...]:
+def _scales(text: str, option: str = "--scales") -> tuple[int, ...]:
     from knnlab.n3.sr_data import check_scale
 
     try:
         values = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise InputError(f"--scales {text!r}: give comma-separated integers, e.g. 2,3,4") from None
+        raise InputError(f"{option} {text!r}: give comma-separated integers, e.g. 2,3,4") from None
     if not values:
-        raise InputError(f"--scales {text!r}: give at least one scale, e.g. 2,3,4")
-    return tuple(check_scale(v, "--scales") for v in values)
+        raise InputError(f"{option} {text!r}: give at least one scale, e.g. 2,3,4")
+    return tuple(check_scale(v, option) for v in values)
 
 
 @click.command(name="sr")
@@ -306,13 +306,16 @@ def experiment_sr(
         batch_size=batch_size,
         lr=lr,
         scales=_scales(scales),
-        eval_scales=_scales(eval_scales) if eval_scales.strip() else None,
+        eval_scales=_scales(eval_scales, "--eval-scales") if eval_scales.strip() else None,
         datasets=names,
         limit=limit,
         seed=seed,
         runs_dir=str(runs),
         assets=str(assets) if assets else None,
     )
+    from knnlab.io_utils import check_writable
+
+    check_writable(Path(out) / "results.json", what="--out")  # before hours of training
     res = run_sr_experiment(cfg, device=_device(device))
     path = write_experiment(out, res)
     table = res.table("psnr")
