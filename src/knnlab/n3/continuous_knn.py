@@ -127,14 +127,55 @@ def continuous_knn_weights(
 
 
 def _relaxed_weights(a: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor:
-    """The forward values of :class:`_RelaxedKNN` in few passes over the logits: ``(..., M)`` →
-    ``(..., k, M)``.
+    """The forward values of :class:`_RelaxedKNN`: ``(..., M)`` → ``(..., k, M)``.
+
+    For ``"reference"`` the update ``a_{t+1} = a_t + log(1 − w_t)`` is a product in the linear
+    domain, ``exp(a_{t+1}) ∝ w_t · (1 − w_t)``, so after one ``exp`` every later step is
+    ``u = w_t − w_t²`` (exact: ``w_j ≤ ½`` off the maximum), with the maximum's factor
+    ``1 − w_max = S' / (1 + S')`` taken from the sum of the others, and ``w_{t+1} = u / Σ u``: four
+    cheap passes per step and no logarithm. A row whose others' share ``S'`` falls below
+    ``sqrt(tiny)`` of its total before the last step (the next step would be made of underflowed
+    numbers), a row without a finite logit and every ``"paper"`` call go through
+    :func:`_relaxed_weights_log` instead, which recomputes from the logits.
+    """
+    if paper:
+        return _relaxed_weights_log(a, temp, k, paper)
+    lead, m_ = a.shape[:-1], a.shape[-1]
+    a2 = a.reshape(-1, m_)
+    out = a2.new_empty(a2.shape[0], k, m_)
+    small = torch.finfo(a.dtype).tiny ** 0.5
+    top_v, top = a2.max(dim=-1, keepdim=True)
+    redo = torch.isneginf(top_v)  # (R, 1): rows for the log-domain path
+    u = torch.sub(a2, top_v.masked_fill(redo, 0.0)).exp_()  # unnormalised weights of step t
+    u_top = torch.ones_like(top_v)
+    for t in range(k):
+        if t:
+            u_top, top = u.max(dim=-1, keepdim=True)
+        u.scatter_(-1, top, 0.0)
+        others = u.sum(dim=-1, keepdim=True)  # S'
+        inv = (others + u_top).reciprocal()
+        w = out[:, t]
+        torch.mul(u, inv, out=w)
+        w.scatter_(-1, top, u_top * inv)
+        if t + 1 < k:
+            redo |= others <= small * (others + u_top)
+            torch.addcmul(w, w, w, value=-1.0, out=u)  # w (1 − w), exact off the maximum
+            u.scatter_(-1, top, u_top * inv * others * inv)  # w_max · S' / (1 + S')
+    if bool(redo.any()):
+        rows = redo.squeeze(-1).nonzero().squeeze(-1)
+        out[rows] = _relaxed_weights_log(a2[rows], temp, k, paper)
+    return out.reshape(*lead, k, m_)
+
+
+def _relaxed_weights_log(a: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor:
+    """The forward values of :class:`_RelaxedKNN` in the log domain: ``(..., M)`` → ``(..., k, M)``.
 
     Per step: ``e = exp(a − a_max)`` with the max's own entry set aside, ``S' = Σ_{j≠max} e_j``,
     ``w = e / (1 + S')`` (the max gets ``1 / (1 + S')``); then ``log(1 − w_j) = log1p(−w_j)`` for the
     others (``w_j ≤ ½`` there, so it is exact) and ``log S' − log(1 + S')`` for the max, the same
     value :func:`_masked_log_softmax` and :func:`log1mexp` give. Rows without a finite logit get
-    zero weights. Used for the forward pass; the backward pass recomputes with ``_loop``.
+    zero weights. Used for ``"paper"`` and for the rows that :func:`_relaxed_weights` cannot do
+    exactly; the backward pass recomputes with ``_loop``.
     """
     m_ = a.shape[-1]
     out = a.new_empty(*a.shape[:-1], k, m_)
