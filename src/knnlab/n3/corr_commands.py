@@ -176,9 +176,11 @@ def experiment_corr(
 ) -> None:
     """Train CNNet and N3CNNet on synthetic pairs at equal budget, score them and plain RANSAC on
     reichstag and lund_door (Yi et al.'s protocol), write OUT/results.json and a drawn pair."""
+    from knnlab.io_utils import check_writable
     from knnlab.n3.corr_experiment import CorrExperimentConfig, run_corr_experiment
     from knnlab.results import write_experiment
 
+    check_writable(out / "results.json", what="-o")  # before half an hour of training
     cfg = CorrExperimentConfig(
         budget_steps=budget_steps, batch_size=batch_size, num_matches=num_matches,
         essential_after=essential_after, seed=seed, max_pairs=limit, device=str(_device(device)),
