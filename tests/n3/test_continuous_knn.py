@@ -112,6 +112,38 @@ def test_log1mexp_exact_when_w_rounds_to_one():
     assert torch.isfinite(logits.grad).all()
 
 
+def _exact_reference_knn(logits: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """The released update in float64 with ``1 − w`` of the largest entry taken as the others'
+    share of the row's sum (exact even where ``w`` rounds to 1); every other entry has ``w ≤ ½``."""
+    out = np.zeros((logits.shape[0], k, values.shape[1]))
+    for i, a in enumerate(logits.copy()):
+        for t in range(k):
+            e = np.exp(a - a.max())
+            top = int(np.argmax(a))
+            w = e / e.sum()
+            out[i, t] = w @ values
+            one_minus = 1.0 - w
+            others = np.delete(e, top).sum()
+            one_minus[top] = others / (others + e[top])
+            with np.errstate(divide="ignore"):
+                a = a + np.log(one_minus)
+    return out
+
+
+@pytest.mark.parametrize("gap", [5.0, 30.0, 50.0, 80.0])
+def test_float32_sharp_rows_match_float64(gap):
+    # a clear nearest candidate `gap` above the rest: at 5 and 30 the later steps run in the
+    # linear domain, at 50 and 80 the others' share is below sqrt(tiny) and the row is recomputed
+    # in the log domain; either way float32 must agree with the exact float64 formulas
+    g = torch.Generator().manual_seed(4)
+    base = torch.randn(16, 40, generator=g, dtype=torch.float64)
+    base[:, 0] = base[:, 1:].max(dim=1).values + gap
+    values = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    ref = _exact_reference_knn(base.numpy(), values.numpy(), 4)
+    got = continuous_knn(base.float(), values.float(), 4)
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-4, atol=1e-5)
+
+
 def test_log1mexp_regimes_and_bounded_gradient():
     x = torch.tensor([-math.inf, -50.0, -2.0, math.log(0.5), -0.3, -1e-9, 0.0], dtype=torch.float64)
     x.requires_grad_()

@@ -126,35 +126,56 @@ def continuous_knn_weights(
     return _RelaxedKNN.apply(logits, temp, k, relaxation == "paper")
 
 
-def _relaxed_weights(a: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor:
+def _relaxed_weights(
+    a: Tensor,
+    temp: Tensor,
+    k: int,
+    paper: bool,
+    *,
+    out: Tensor | None = None,
+    work: Tensor | None = None,
+) -> Tensor:
     """The forward values of :class:`_RelaxedKNN`: ``(..., M)`` → ``(..., k, M)``.
 
     For ``"reference"`` the update ``a_{t+1} = a_t + log(1 − w_t)`` is a product in the linear
     domain, ``exp(a_{t+1}) ∝ w_t · (1 − w_t)``, so after one ``exp`` every later step is
     ``u = w_t − w_t²`` (exact: ``w_j ≤ ½`` off the maximum), with the maximum's factor
     ``1 − w_max = S' / (1 + S')`` taken from the sum of the others, and ``w_{t+1} = u / Σ u``: four
-    cheap passes per step and no logarithm. A row whose others' share ``S'`` falls below
-    ``sqrt(tiny)`` of its total before the last step (the next step would be made of underflowed
-    numbers), a row without a finite logit and every ``"paper"`` call go through
-    :func:`_relaxed_weights_log` instead, which recomputes from the logits.
+    cheap passes per step and no logarithm. Off the maximum the update keeps the order of the
+    entries (``w (1 − w)`` increases on ``[0, ½]``), so the maximum of step ``t`` is among the ``t``
+    largest logits: one ``topk`` of the logits replaces a max-with-index per step. A row whose
+    others' share ``S'`` falls below ``sqrt(tiny)`` of its total before the last step (the next step
+    would be made of underflowed numbers), a row without a finite logit and every ``"paper"``
+    call go through :func:`_relaxed_weights_log` instead, which recomputes from the logits.
+
+    ``out`` (contiguous, ``(..., k, M)``) receives the weights and ``work`` (contiguous, the shape
+    of ``a``) is scratch space; callers that loop over chunks pass the same buffers every time,
+    which saves the page faults of fresh large allocations.
     """
     if paper:
         return _relaxed_weights_log(a, temp, k, paper)
     lead, m_ = a.shape[:-1], a.shape[-1]
     a2 = a.reshape(-1, m_)
-    out = a2.new_empty(a2.shape[0], k, m_)
+    if out is None:
+        out = a2.new_empty(a2.shape[0], k, m_)
+    w_all = out.view(a2.shape[0], k, m_)
     small = torch.finfo(a.dtype).tiny ** 0.5
-    top_v, top = a2.max(dim=-1, keepdim=True)
+    top_vals, cand = a2.topk(k, dim=-1)  # (R, k): every step's maximum is among these
+    top_v, top = top_vals[:, :1], cand[:, :1]
     redo = torch.isneginf(top_v)  # (R, 1): rows for the log-domain path
-    u = torch.sub(a2, top_v.masked_fill(redo, 0.0)).exp_()  # unnormalised weights of step t
+    u = torch.sub(
+        a2, top_v.masked_fill(redo, 0.0), out=work.view_as(a2) if work is not None else None
+    )
+    u.exp_()  # unnormalised weights of step t
     u_top = torch.ones_like(top_v)
     for t in range(k):
         if t:
-            u_top, top = u.max(dim=-1, keepdim=True)
+            u_top, j = u.gather(-1, cand).max(dim=-1, keepdim=True)
+            top = cand.gather(-1, j)
         u.scatter_(-1, top, 0.0)
         others = u.sum(dim=-1, keepdim=True)  # S'
         inv = (others + u_top).reciprocal()
-        w = out[:, t]
+        w = w_all[:, t]
         torch.mul(u, inv, out=w)
         w.scatter_(-1, top, u_top * inv)
         if t + 1 < k:
@@ -163,8 +184,8 @@ def _relaxed_weights(a: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor:
             u.scatter_(-1, top, u_top * inv * others * inv)  # w_max · S' / (1 + S')
     if bool(redo.any()):
         rows = redo.squeeze(-1).nonzero().squeeze(-1)
-        out[rows] = _relaxed_weights_log(a2[rows], temp, k, paper)
-    return out.reshape(*lead, k, m_)
+        w_all[rows] = _relaxed_weights_log(a2[rows], temp, k, paper)
+    return out.view(*lead, k, m_)
 
 
 def _relaxed_weights_log(a: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor:
