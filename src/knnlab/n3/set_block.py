@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from knnlab.errors import InputError
-from knnlab.n3.continuous_knn import RELAXATIONS, continuous_knn
+from knnlab.n3.continuous_knn import RELAXATIONS, _relaxed_weights, continuous_knn
 
 __all__ = ["SetN3Aggregation", "set_n3_aggregate"]
 
@@ -69,6 +69,38 @@ def _chunk(
     dc = (eq.unsqueeze(2) - ec).pow(2).sum(-1)  # (B, Q, M)
     logits = (-dc * inv_temp[:, q0:q1]).unsqueeze(2)  # (B, Q, 1, M)
     return continuous_knn(logits, xc, k, relaxation=relaxation)[:, :, 0]  # (B, Q, k, C)
+
+
+def _aggregate_no_grad(x: Tensor, e: Tensor, inv_temp: Tensor, k: int, chunk: int) -> Tensor:
+    """The ``"reference"`` relaxation over all other points without autograd.
+
+    One pair at a time in blocks of ``chunk // N`` queries (plain matrix products, which run
+    faster than batched ones of the same size), reusing three scratch buffers (logits, the
+    relaxation's work space and the ``k`` weight rows) so that no block allocates, and
+    page-faults, fresh large memory."""
+    b, n, _ = x.shape
+    rows = max(1, min(n, chunk // n))
+    sq = (e * e).sum(-1)  # (B, N)
+    logits_buf = e.new_empty(rows * n)
+    work_buf = torch.empty_like(logits_buf)
+    w_buf = e.new_empty(rows * k * n)
+    one = e.new_ones(())
+    out = x.new_empty(b, n, k, x.shape[-1])
+    for i in range(b):
+        ei, sqi = e[i], sq[i]
+        for q0 in range(0, n, rows):
+            q1 = min(n, q0 + rows)
+            q = q1 - q0
+            d = logits_buf[: q * n].view(q, n)
+            torch.addmm(sqi.unsqueeze(0), ei[q0:q1], ei.t(), alpha=-2.0, out=d)
+            d.add_(sqi[q0:q1].unsqueeze(-1)).clamp_min_(0.0).mul_(-inv_temp[i, q0:q1])
+            d.diagonal(offset=q0).fill_(-math.inf)  # self excluded
+            w = _relaxed_weights(
+                d, one, k, False, out=w_buf[: q * k * n].view(q, k, n),
+                work=work_buf[: q * n].view(q, n),
+            )  # fmt: skip
+            torch.mm(w.view(q * k, n), x[i], out=out[i, q0:q1].view(q * k, -1))
+    return out
 
 
 def set_n3_aggregate(
@@ -130,6 +162,8 @@ def set_n3_aggregate(
     if not grad:
         chunk_elements = min(chunk_elements, INFERENCE_CHUNK_ELEMENTS)
     rows = max(1, min(n, chunk_elements // max(b * n, 1)))
+    if not grad and candidates is None and relaxation == "reference":
+        return _aggregate_no_grad(x, embedding, inv_temperature, k, chunk_elements)
     outs = []
     for q0 in range(0, n, rows):
         q1 = min(n, q0 + rows)
