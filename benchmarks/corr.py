@@ -6,8 +6,9 @@
 Released sizes (12 blocks of 128 channels; N3CNNet: k = 3 after block 6); ``n3cnnet-m32`` restricts
 each match's candidates to its 32 nearest in the embedding (``N3CNNetConfig.candidates``). "fwd" runs under
 ``torch.no_grad()`` in eval mode; "fwd+bwd" runs a training-mode forward and backpropagates a sum.
-Every measurement runs in a fresh subprocess; the peak extra memory is the RSS high-water mark minus
-the RSS before the call (CPU) or ``torch.cuda.max_memory_allocated`` minus the memory before (CUDA).
+Every measurement runs in a fresh subprocess; the peak extra memory is that of the first full-size
+call: the RSS high-water mark minus the RSS before it (CPU) or ``torch.cuda.max_memory_allocated``
+minus the memory before (CUDA); the times are the minimum over the following calls.
 Goal (issue 11): N3CNNet within 2× of CNNet.
 """
 
@@ -36,9 +37,6 @@ def child(model: str, b: int, n: int, mode: str, device: str, threads: int, repe
         net = N3CNNet(N3CNNetConfig(candidates=m))
     net = net.to(dev)
     x = (0.3 * torch.randn(b, n, 4, generator=torch.Generator().manual_seed(0))).to(dev)
-    net.eval()
-    with torch.no_grad():
-        net(x[:1, :64])  # warm up
 
     def run() -> None:
         if mode == "fwd":
@@ -56,17 +54,19 @@ def child(model: str, b: int, n: int, mode: str, device: str, threads: int, repe
         torch.cuda.reset_peak_memory_stats()
     else:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    run()  # the first full-size call: peak memory, and the warm-up of the allocator
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
     times = []
-    for _ in range(repeats):
+    for _ in range(repeats):  # timed in steady use
         t0 = time.perf_counter()
         run()
         if dev.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
     return {"seconds": min(times), "peak_mb": peak / 2**20}
 
 
