@@ -195,6 +195,20 @@ def _dlinear(frac: torch.Tensor, skip: int | None = None) -> torch.Tensor:
     return w
 
 
+# dtypes as wide as one table row of 4, 8 or 16 bytes (F·itemsize): such rows are gathered as
+# single elements, several times faster on CPU than index_select over rows of F values
+_ROW_DTYPES = {4: torch.int32, 8: torch.int64, 16: torch.complex128}
+
+
+def _gather_rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``table (T, F)`` rows at ``idx (K,)`` → ``(K, F)``, bit for bit ``index_select``."""
+    wide = _ROW_DTYPES.get(table.shape[1] * table.element_size())
+    if wide is None or table.device.type != "cpu" or not table.is_contiguous():
+        return table.index_select(0, idx)
+    rows = table.view(wide).view(-1).index_select(0, idx)
+    return rows.view(table.dtype).view(-1, table.shape[1])
+
+
 class _HashGridFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, params, layout, n_features):
@@ -206,7 +220,7 @@ class _HashGridFn(torch.autograd.Function):
             m = xc.shape[0]
             for lvl, (scale, res, off, size, dense) in enumerate(layout):
                 idx, w, _, _ = _corners(xc, scale, res, size, dense)
-                feats = table[off : off + size].index_select(0, idx.reshape(-1))
+                feats = _gather_rows(table[off : off + size], idx.reshape(-1))
                 feats = feats.view(m, -1, n_features)  # (chunk, 2^d, F)
                 out[lo : lo + m, lvl * n_features : (lvl + 1) * n_features] = torch.bmm(
                     w.unsqueeze(1).to(feats.dtype), feats
@@ -240,7 +254,7 @@ class _HashGridFn(torch.autograd.Function):
                             flat, weights=contrib, minlength=size
                         )
                 if grad_x is not None:
-                    feats = params[off : off + size].index_select(0, flat).view(m, -1, nf)
+                    feats = _gather_rows(params[off : off + size], flat).view(m, -1, nf)
                     dots = torch.bmm(feats, g.unsqueeze(2)).squeeze(2)  # (m, 2^d)
                     dots = dots.to(x.dtype)
                     for i in range(x.shape[1]):  # Σ_k ∂w_k/∂frac_i · <f_k, g>, times the scale
