@@ -31,8 +31,11 @@ def test_latents_are_what_the_decoder_reads(baseline) -> None:
 
 
 def test_bad_settings() -> None:
-    with pytest.raises(InputError, match="runs on MNIST"):
-        GenerationConfig(data="CelebA6000")
+    with pytest.raises(InputError, match="runs on MNIST or CelebA6000"):
+        GenerationConfig(data="FFHQ")
+    # the autoencoder budget follows `knnlab experiment bright` per data set
+    assert GenerationConfig(data="CelebA6000").ae_steps == 600
+    assert GenerationConfig().ae_steps == 160
     with pytest.raises(InputError, match="--methods"):
         GenerationConfig(methods=("bright", "gan"))
     with pytest.raises(InputError, match="--code-pool"):
@@ -45,6 +48,10 @@ def test_cli_rejects_bad_methods(tmp_path, capsys) -> None:
     code = main(["experiment", "bright-generation", "--methods", "bright,gan", "-o", str(tmp_path)])
     assert code == 2
     assert "--methods" in capsys.readouterr().err
+    code = main(["experiment", "bright-generation", "--data", "CelebA6000", "--save-assets",
+                 "-o", str(tmp_path)])  # fmt: skip
+    assert code == 2
+    assert "--save-assets" in capsys.readouterr().err
 
 
 @pytest.mark.slow

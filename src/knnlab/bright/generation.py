@@ -8,8 +8,9 @@ steps, batch and learning rate (:func:`~knnlab.bright.ldm.train_ldm`). Samples c
 with ``ddim_steps`` steps; VQ samples are decoded as they are (continuous embeddings, not snapped to
 the codebook). Every set of samples is scored against held-out real images with
 :func:`knnlab.metrics.fid`, :func:`~knnlab.metrics.kid` and :func:`~knnlab.metrics.prdc` in the
-in-project feature space of the data (the MNIST classifier), named in the table; the built-in MNIST
-GAN is scored the same way.
+in-project feature space of the data (the MNIST classifier; for CelebA 64² the CelebA-identity
+network), named in the table; the project's GAN of the data (the built-in MNIST GAN, the CelebA 64²
+GAN) is scored the same way.
 
 Hubness for diffusion (BRIGHT-LDM only), all rows with the same number of samples:
 
@@ -59,15 +60,45 @@ LABELS = {"bright": "BRIGHT-LDM", "kl": "KL-LDM", "vq": "VQ-LDM"}
 FEATURES_LABEL = "MNIST classifier (in-project, 128-d)"
 
 
+@dataclass(frozen=True)
+class _DataSetup:
+    preset: str  # BRIGHT config (and the baselines' code size)
+    size: int
+    channels: int
+    features: str  # knnlab.metrics.features extractor
+    generator: str  # knnlab.hubness.generators name
+    gan_label: str
+    real: str  # the held-out split, for captions
+    ae_steps: int  # as in `knnlab experiment bright`
+    ae_batch_size: int
+
+
+def _setups() -> dict[str, _DataSetup]:
+    return {
+        "MNIST": _DataSetup("tiny", 28, 1, "mnist", "builtin", "built-in MNIST GAN",
+                            "MNIST test split", 160, 16),
+        "CelebA6000": _DataSetup("celeba64", 64, 3, "faces", "celeba64", "CelebA 64² GAN (knnlab)",
+                                 "CelebA6000 validation split", 600, 16),
+    }  # fmt: skip
+
+
+def _features_label(data: str) -> str:
+    if data == "MNIST":
+        return FEATURES_LABEL
+    from knnlab.metrics.features.faces import FACE_FEATURES_LABEL
+
+    return FACE_FEATURES_LABEL
+
+
 @dataclass
 class GenerationConfig:
-    """Settings of the generation experiment (MNIST; the defaults run in about half an hour on a
-    2-core CPU)."""
+    """Settings of the generation experiment (MNIST or CelebA6000 at 64²; on MNIST the defaults run
+    in about half an hour on a 2-core CPU)."""
 
     data: str = "MNIST"
     methods: tuple[str, ...] = METHODS
-    ae_steps: int = 160  # autoencoder steps (as `knnlab experiment bright` on MNIST)
-    ae_batch_size: int = 16
+    ae_steps: int | None = None  # None: as `knnlab experiment bright` (MNIST 160, CelebA 600)
+    ae_batch_size: int | None = None  # None: 16
     code_images: int = 20_000  # the first N training images are encoded for the LDM
     unet: str = "tiny"  # a preset of knnlab.bright.ldm.UNET_PRESETS
     schedule: str = "cosine_variant"
@@ -86,11 +117,17 @@ class GenerationConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.data != "MNIST":
+        setups = _setups()
+        if self.data not in setups:
             raise InputError(
-                f"--data {self.data}: the generation experiment runs on MNIST (the data with an "
-                "in-project feature network and a built-in GAN)"
+                f"--data {self.data}: the generation experiment runs on {' or '.join(setups)} "
+                "(the data with an in-project feature network and a project GAN)"
             )
+        setup = setups[self.data]
+        if self.ae_steps is None:
+            self.ae_steps = setup.ae_steps
+        if self.ae_batch_size is None:
+            self.ae_batch_size = setup.ae_batch_size
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise InputError(f"--methods {list(self.methods)}: choose from {', '.join(METHODS)}")
@@ -156,9 +193,10 @@ def _autoencoder(cfg: GenerationConfig, method: str, work: Path, train: torch.Te
 
     run = work / f"ae-{method}"
     tc = BrightTrainConfig(
-        data=cfg.data, config="tiny", baseline=None if method == "bright" else method,
-        steps=cfg.ae_steps, batch_size=cfg.ae_batch_size, seed=cfg.seed,
-        checkpoint_every=max(cfg.ae_steps, 1),
+        data=cfg.data, config=_setups()[cfg.data].preset,
+        baseline=None if method == "bright" else method,
+        steps=int(cfg.ae_steps or 0), batch_size=int(cfg.ae_batch_size or 0), seed=cfg.seed,
+        checkpoint_every=max(int(cfg.ae_steps or 0), 1),
     )  # fmt: skip
     settings = asdict(tc)
     seconds = None
@@ -259,10 +297,13 @@ def run_generation_experiment(
     work.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
-    train = load_image_set(cfg.data, "train", size=28, channels=1)
+    setup = _setups()[cfg.data]
+    features_label = _features_label(cfg.data)
+    size, chans = setup.size, setup.channels
+    train = load_image_set(cfg.data, "train", size=size, channels=chans)
     code_imgs = train[: cfg.code_images]
-    real = load_image_set(cfg.data, "test", size=28, channels=1, limit=cfg.real_images)
-    net = get_extractor("mnist", cfg.device)
+    real = load_image_set(cfg.data, "test", size=size, channels=chans, limit=cfg.real_images)
+    net = get_extractor(setup.features, cfg.device)
     real_f = extract_features(net, real)
     n, steps = cfg.num_samples, cfg.ddim_steps
 
@@ -290,13 +331,13 @@ def run_generation_experiment(
         gen_rows.append(_round(row))
         timings[f"{method}_ldm_train_s"] = ldm_s
         timings[f"{method}_sampling_s"] = sample_s
-    gan = load_generator("builtin", device=cfg.device)
+    gan = load_generator(setup.generator, device=cfg.device)
     z = torch.randn(n, gan.latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
     gan_imgs = gan.generate(z)
-    samples["built-in MNIST GAN"] = gan_imgs
-    gen_rows.append(_round({"method": "built-in MNIST GAN", "code shape": f"z {gan.latent_dim}",
+    samples[setup.gan_label] = gan_imgs
+    gen_rows.append(_round({"method": setup.gan_label, "code shape": f"z {gan.latent_dim}",
                             **score_samples(real_f, gan_imgs, net, cfg.seed)}))  # fmt: skip
-    real_row = score_samples(real_f, load_image_set(cfg.data, "train", size=28, channels=1,
+    real_row = score_samples(real_f, load_image_set(cfg.data, "train", size=size, channels=chans,
                                                     limit=n), net, cfg.seed)  # fmt: skip
     gen_rows.append(_round({"method": "real training images (reference)", "code shape": "-",
                             **real_row}))  # fmt: skip
@@ -307,8 +348,8 @@ def run_generation_experiment(
         summary="",
         protocol={
             **{k: v for k, v in asdict(cfg).items()},
-            "features": FEATURES_LABEL,
-            "real": f"MNIST test split, first {cfg.real_images}",
+            "features": features_label,
+            "real": f"{setup.real}, first {cfg.real_images}",
             "sampler": f"DDIM, η = 0, {steps} steps; {n} samples per row",
         },
     )
@@ -316,8 +357,8 @@ def run_generation_experiment(
         "generation",
         gen_rows,
         caption=(
-            f"{n} samples per row against {cfg.real_images} held-out MNIST test images, features "
-            f"of the {FEATURES_LABEL}; KID ×10³; precision/recall k = 3, density/coverage k = 5. "
+            f"{cfg.data}: {n} samples per row against {cfg.real_images} held-out images "
+            f"({setup.real}), features of the {features_label}; KID ×10³; precision/recall k = 3, density/coverage k = 5. "
             f"DDIM {steps} steps. Every LDM: UNet preset {cfg.unet!r}, {cfg.ldm_steps} steps × "
             f"{cfg.ldm_batch_size}, Adam lr {cfg.ldm_lr:g}, EMA 0.999, on the codes of the first "
             f"{cfg.code_images} training images; every autoencoder {cfg.ae_steps} steps × "
@@ -445,7 +486,8 @@ def run_generation_experiment(
 
     best = min((r for r in gen_rows if r["method"] in LABELS.values()), key=lambda r: r["FID"])
     res.summary = (
-        f"{n} samples per method, DDIM {steps} steps, {FEATURES_LABEL}. Lowest FID among the "
+        f"{cfg.data}, {n} samples per method, DDIM {steps} steps, {features_label}. Lowest FID "
+        "among the "
         f"LDMs: {best['method']} ({best['FID']:.2f})."
     )
     timings["total_s"] = round(time.perf_counter() - t_all, 1)
