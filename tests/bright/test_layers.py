@@ -64,3 +64,26 @@ def test_module_equals_function_and_eval_is_deterministic() -> None:
     torch.testing.assert_close(layer(x, s), ref)
     layer.train()
     assert not torch.allclose(layer(x, s), ref)  # noise inputs in training
+
+
+def test_equalized_linear_runtime_scale_and_learning_rate() -> None:
+    from knnlab.bright.layers import EqualizedLinear
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 256)
+    for lr_mult in (1.0, 0.01):
+        layer = EqualizedLinear(256, 512, bias_init=0.5, lr_multiplier=lr_mult)
+        w_eff = layer.weight * layer.weight_gain
+        # the effective weights are N(0, 1/fan_in) and the bias is bias_init, whatever lr_mult
+        assert abs(w_eff.std().item() * 16 - 1) < 0.02
+        y = layer(x)
+        torch.testing.assert_close(y, x @ w_eff.t() + 0.5)
+        # one plain SGD step of size 1 on sum(y·g) moves the effective weights by
+        # (lr_mult² / fan_in) · g^T x: the learning rate is scaled by lr_mult² / fan_in
+        g = torch.randn_like(y)
+        (y * g).sum().backward()
+        with torch.no_grad():
+            before = w_eff.clone()
+            layer.weight -= layer.weight.grad
+            moved = layer.weight * layer.weight_gain - before
+        torch.testing.assert_close(moved, -(lr_mult**2 / 256) * (g.t() @ x), rtol=1e-4, atol=1e-6)

@@ -2,7 +2,11 @@
 modulated convolution layers (Karras et al., "Analyzing and Improving the Image Quality of
 StyleGAN", CVPR 2020, Sec. 2.2, Eq. 1-3: w' = s·w, w'' = w' / sqrt(Σ w'² + ε)).
 
-Pure functions plus thin modules holding their weights and affine style maps.
+Pure functions plus thin modules holding their weights and affine style maps. Every weight uses
+StyleGAN's equalized learning rate (Karras et al. 2018, Sec. 4.1): it is stored as N(0, 1) (divided
+by ``lr_multiplier``) and scaled by ``lr_multiplier / sqrt(fan_in)`` when used, so that Adam's steps
+are the same fraction of every layer's weights; the release's global-path MLPs run at
+``lr_multiplier = 0.01``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from torch import nn
 
 __all__ = [
     "MLP",
+    "EqualizedLinear",
     "ModulatedConv2d",
     "ModulatedLinear",
     "modulated_conv2d",
@@ -69,14 +74,13 @@ def modulated_conv2d(
 
 class ModulatedLinear(nn.Module):
     """``x (B, N, C_in)``, ``s (B, style_dim)`` → ``(B, N, C_out)``; style → per-input-channel
-    scales by an affine layer initialised to 1 (bias 1), as StyleGAN2's ``affine``."""
+    scales by an equalized affine layer with bias 1, as StyleGAN2's ``affine``."""
 
     def __init__(self, c_in: int, c_out: int, style_dim: int, *, activation: bool = True) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in) / math.sqrt(c_in))
+        self.weight = nn.Parameter(torch.randn(c_out, c_in))  # demodulated: no gain needed
         self.bias = nn.Parameter(torch.zeros(c_out))
-        self.affine = nn.Linear(style_dim, c_in)
-        nn.init.ones_(self.affine.bias)
+        self.affine = EqualizedLinear(style_dim, c_in, bias_init=1.0)
         self.activation = activation
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -101,12 +105,10 @@ class ModulatedConv2d(nn.Module):
         noise: bool = True,
     ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(
-            torch.randn(c_out, c_in, kernel, kernel) / math.sqrt(c_in * kernel**2)
-        )
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.weight_gain = 1.0 / math.sqrt(c_in * kernel**2)
         self.bias = nn.Parameter(torch.zeros(c_out))
-        self.affine = nn.Linear(style_dim, c_in)
-        nn.init.ones_(self.affine.bias)
+        self.affine = EqualizedLinear(style_dim, c_in, bias_init=1.0)
         self.noise_strength = nn.Parameter(torch.zeros(())) if noise else None
         self.up, self.demodulate, self.activation = up, demodulate, activation
 
@@ -114,8 +116,9 @@ class ModulatedConv2d(nn.Module):
         self, x: torch.Tensor, s: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         out = modulated_conv2d(
-            x, self.weight, self.affine(s), demodulate=self.demodulate, up=self.up
-        )
+            x, self.weight * self.weight_gain, self.affine(s), demodulate=self.demodulate,
+            up=self.up,
+        )  # fmt: skip
         if self.noise_strength is not None:
             b, _, h, w = out.shape
             if self.training or generator is not None:
@@ -125,18 +128,52 @@ class ModulatedConv2d(nn.Module):
         return F.leaky_relu(out, 0.2) * math.sqrt(2) if self.activation else out
 
 
-class MLP(nn.Module):
-    """Fully connected layers with leaky ReLU between them: ``(…, C_in)`` → ``(…, C_out)``."""
+class EqualizedLinear(nn.Module):
+    """StyleGAN's fully connected layer: ``(…, C_in)`` → ``(…, C_out)`` with the weight stored as
+    ``N(0, 1) / lr_multiplier`` and used times ``lr_multiplier / sqrt(C_in)``, the bias stored as
+    ``bias_init / lr_multiplier`` and used times ``lr_multiplier``; optional leaky ReLU (0.2) × √2."""
 
-    def __init__(self, c_in: int, hidden: int, c_out: int, depth: int = 2) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        *,
+        bias_init: float = 0.0,
+        lr_multiplier: float = 1.0,
+        activation: bool = False,
+    ) -> None:
         super().__init__()
-        dims = [c_in] + [hidden] * (depth - 1) + [c_out]
-        layers: list[nn.Module] = []
-        for i in range(depth):
-            layers.append(nn.Linear(dims[i], dims[i + 1]))
-            if i < depth - 1:
-                layers.append(nn.LeakyReLU(0.2))
-        self.net = nn.Sequential(*layers)
+        self.weight = nn.Parameter(torch.randn(c_out, c_in) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full((c_out,), bias_init / lr_multiplier))
+        self.weight_gain = lr_multiplier / math.sqrt(c_in)
+        self.lr_multiplier, self.activation = lr_multiplier, activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out = F.linear(x, self.weight * self.weight_gain, self.bias * self.lr_multiplier)
+        return F.leaky_relu(out, 0.2) * math.sqrt(2) if self.activation else out
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.weight.shape[1]} → {self.weight.shape[0]}, lr_multiplier={self.lr_multiplier}, "
+            f"activation={self.activation}"
+        )
+
+
+class MLP(nn.Module):
+    """StyleGAN2's mapping network as the release uses it: ``(…, C_in)`` → ``(…, C_out)``, the
+    input normalised to unit second moment, then ``depth`` equalized layers, each with leaky ReLU."""
+
+    def __init__(
+        self, c_in: int, hidden: int, c_out: int, depth: int = 2, lr_multiplier: float = 1.0
+    ) -> None:
+        super().__init__()
+        dims = [c_in] + [hidden] * (depth - 1) + [c_out]
+        self.net = nn.Sequential(
+            *[
+                EqualizedLinear(dims[i], dims[i + 1], lr_multiplier=lr_multiplier, activation=True)
+                for i in range(depth)
+            ]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(normalize_2nd_moment(x, dim=-1))

@@ -70,8 +70,9 @@ class KeyGroup(nn.Module):
         )  # fmt: skip
         d = self.grid.n_output_dims
         mod_dim = 2 * d
-        self.to_modulation = MLP(d, d, mod_dim, depth=2)
-        self.to_style = MLP(d, d, style_piece, depth=3)
+        # the release's global-path mapping networks learn at 1/100 of the rate
+        self.to_modulation = MLP(d, d, mod_dim, depth=2, lr_multiplier=0.01)
+        self.to_style = MLP(d, d, style_piece, depth=3, lr_multiplier=0.01)
         self.local = nn.ModuleList(
             [
                 ModulatedLinear(d, hidden, mod_dim),
