@@ -35,7 +35,7 @@ def test_bad_settings() -> None:
         GenerationConfig(data="FFHQ")
     # the autoencoder budget follows `knnlab experiment bright` per data set
     assert GenerationConfig(data="CelebA6000").ae_steps == 600
-    assert GenerationConfig().ae_steps == 160
+    assert GenerationConfig().ae_steps == 600
     with pytest.raises(InputError, match="--methods"):
         GenerationConfig(methods=("bright", "gan"))
     with pytest.raises(InputError, match="--code-pool"):

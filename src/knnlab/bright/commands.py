@@ -51,7 +51,7 @@ def train_bright(data, config, baseline, steps, batch_size, lr, ema_decay, gan, 
 
     \b
     The shipped demo weights (src/knnlab/assets/bright_mnist) are reproduced by
-        knnlab train bright --data MNIST --config tiny --steps 160 --batch-size 16 --seed 0 -o outputs/bright_mnist
+        knnlab train bright --data MNIST --config tiny --steps 600 --batch-size 16 --seed 0 -o outputs/bright_mnist
     and copying outputs/bright_mnist/model/{config.json,model.safetensors} there.
     """
     from knnlab.bright.training import BrightTrainConfig, train_autoencoder
@@ -123,14 +123,14 @@ def eval_bright(model_dir, data, split, limit, features, feature_weights, out, d
 @click.option("--data", "datasets", multiple=True, default=("MNIST", "CelebA6000"),
               show_default=True, help="Data sets (repeatable).")  # fmt: skip
 @click.option("--methods", default="bright,vq,rq,kl", show_default=True)
-@click.option("--mnist-steps", default=160, show_default=True, help="Steps per MNIST row.")
-@click.option("--celeba-steps", default=80, show_default=True, help="Steps per CelebA row.")
+@click.option("--mnist-steps", default=600, show_default=True, help="Steps per MNIST row.")
+@click.option("--celeba-steps", default=600, show_default=True, help="Steps per CelebA row.")
 @click.option("--mnist-batch-size", default=16, show_default=True)
-@click.option("--celeba-batch-size", default=8, show_default=True)
-@click.option("--celeba-train-limit", default=640, show_default=True,
-              help="CelebA training images (the first N of the train split; MNIST uses all).")  # fmt: skip
+@click.option("--celeba-batch-size", default=16, show_default=True)
+@click.option("--celeba-train-limit", type=int, default=None,
+              help="Use only the first N CelebA training faces (default: all 4 800; MNIST uses all).")  # fmt: skip
 @click.option("--mnist-eval-limit", default=500, show_default=True, help="Held-out MNIST images.")
-@click.option("--celeba-eval-limit", default=200, show_default=True, help="Held-out CelebA images.")
+@click.option("--celeba-eval-limit", default=600, show_default=True, help="Held-out CelebA images.")
 @click.option("--quick", is_flag=True, help="A smoke run: 5 steps, 64 held-out images.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("outputs/bright"),
@@ -143,8 +143,10 @@ def experiment_bright(datasets, methods, mnist_steps, celeba_steps, mnist_batch_
     """BRIGHT vs VQ / RQ / KL at equal code size on MNIST and CelebA 64²: table and figures."""
     from knnlab.bright.experiment import BrightExperimentConfig, run_experiment
     from knnlab.devices import resolve_device
+    from knnlab.io_utils import check_writable
     from knnlab.results import write_experiment
 
+    check_writable(Path(out) / "results.json", what="-o")  # before the training runs
     _threads(threads)
     if quick:
         mnist_steps = celeba_steps = 5

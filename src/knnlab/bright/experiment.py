@@ -38,12 +38,12 @@ class BrightExperimentConfig:
     datasets: tuple[str, ...] = ("MNIST", "CelebA6000")
     methods: tuple[str, ...] = METHODS
     # per data set: optimisation steps, batch size, training images (None: all), held-out images
-    steps: dict[str, int] = field(default_factory=lambda: {"MNIST": 160, "CelebA6000": 80})
-    batch_size: dict[str, int] = field(default_factory=lambda: {"MNIST": 16, "CelebA6000": 8})
+    steps: dict[str, int] = field(default_factory=lambda: {"MNIST": 600, "CelebA6000": 600})
+    batch_size: dict[str, int] = field(default_factory=lambda: {"MNIST": 16, "CelebA6000": 16})
     train_limit: dict[str, int | None] = field(
-        default_factory=lambda: {"MNIST": None, "CelebA6000": 640}
+        default_factory=lambda: {"MNIST": None, "CelebA6000": None}
     )
-    eval_limit: dict[str, int] = field(default_factory=lambda: {"MNIST": 500, "CelebA6000": 200})
+    eval_limit: dict[str, int] = field(default_factory=lambda: {"MNIST": 500, "CelebA6000": 600})
     seed: int = 0
     device: str = "cpu"
 

@@ -76,7 +76,7 @@ class _DataSetup:
 def _setups() -> dict[str, _DataSetup]:
     return {
         "MNIST": _DataSetup("tiny", 28, 1, "mnist", "builtin", "built-in MNIST GAN",
-                            "MNIST test split", 160, 16),
+                            "MNIST test split", 600, 16),
         "CelebA6000": _DataSetup("celeba64", 64, 3, "faces", "celeba64", "CelebA 64² GAN (knnlab)",
                                  "CelebA6000 validation split", 600, 16),
     }  # fmt: skip
@@ -97,7 +97,7 @@ class GenerationConfig:
 
     data: str = "MNIST"
     methods: tuple[str, ...] = METHODS
-    ae_steps: int | None = None  # None: as `knnlab experiment bright` (MNIST 160, CelebA 600)
+    ae_steps: int | None = None  # None: as `knnlab experiment bright` (600 on both data sets)
     ae_batch_size: int | None = None  # None: 16
     code_images: int = 20_000  # the first N training images are encoded for the LDM
     unet: str = "tiny"  # a preset of knnlab.bright.ldm.UNET_PRESETS

@@ -87,7 +87,7 @@ def sample_bright(
               help="MNIST or CelebA6000 (64², face features, the CelebA GAN).")  # fmt: skip
 @click.option("--methods", default="bright,kl,vq", show_default=True, help="LDM rows to train.")
 @click.option("--ae-steps", type=int, default=None,
-              help="Autoencoder steps (each); default as `experiment bright`: MNIST 160, CelebA 600.")  # fmt: skip
+              help="Autoencoder steps (each); default as `experiment bright`: 600.")  # fmt: skip
 @click.option("--code-images", default=20_000, show_default=True,
               help="Training images encoded for the LDMs (the first N).")  # fmt: skip
 @click.option(
