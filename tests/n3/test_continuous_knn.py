@@ -130,7 +130,7 @@ def _exact_reference_knn(logits: np.ndarray, values: np.ndarray, k: int) -> np.n
     return out
 
 
-@pytest.mark.parametrize("gap", [5.0, 30.0, 50.0, 80.0])
+@pytest.mark.parametrize("gap", [5.0, 30.0, 50.0, 80.0, 120.0, 300.0])
 def test_float32_sharp_rows_match_float64(gap):
     # a clear nearest candidate `gap` above the rest: at 5 and 30 the later steps run in the
     # linear domain, at 50 and 80 the others' share is below sqrt(tiny) and the row is recomputed

@@ -46,6 +46,11 @@ __all__ = [
 
 RELAXATIONS = ("reference", "paper", "hard")
 _LOG_HALF = math.log(0.5)
+# just above the log of the smallest normal number of each dtype: exp() below returns subnormals
+_EXP_FLOOR = {
+    dt: math.log(torch.finfo(dt).tiny) + 0.5
+    for dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+}
 
 
 def log1mexp(x: Tensor, expm1_guard: float = 1e-7) -> Tensor:
@@ -126,6 +131,17 @@ def continuous_knn_weights(
     return _RelaxedKNN.apply(logits, temp, k, relaxation == "paper")
 
 
+def _floored_exp(x: Tensor, out: Tensor | None = None) -> Tensor:
+    """``exp(x)`` for ``x <= 0`` without subnormal results, which x86 computes tens of times
+    slower: arguments below :data:`_EXP_FLOOR` give the smallest normal numbers instead (values
+    below about 2e-38, where the exact ones are smaller still); ``−inf`` still gives exactly 0."""
+    masked = torch.isneginf(x)
+    y = torch.clamp(x, min=_EXP_FLOOR.get(x.dtype, -math.inf), out=out).exp_()
+    if bool(masked.any()):
+        y.masked_fill_(masked, 0.0)
+    return y
+
+
 def _relaxed_weights(
     a: Tensor,
     temp: Tensor,
@@ -166,7 +182,7 @@ def _relaxed_weights(
     u = torch.sub(
         a2, top_v.masked_fill(redo, 0.0), out=work.view_as(a2) if work is not None else None
     )
-    u.exp_()  # unnormalised weights of step t
+    _floored_exp(u, out=u)  # unnormalised weights of step t
     u_top = torch.ones_like(top_v)
     for t in range(k):
         if t:
@@ -209,9 +225,15 @@ def _relaxed_weights_log(a: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor
         if any_dead:
             top_v = top_v.masked_fill(dead, 0.0)
         a.sub_(top_v)  # a row's softmax does not change under a shift
-        torch.exp(a, out=e)
+        _floored_exp(a, out=e)
         e.scatter_(-1, top, 0.0)
-        others = e.sum(dim=-1, keepdim=True)  # S'
+        # log S' from the others shifted by their own maximum: exact also where every other
+        # entry underflows against the maximum (the case this path exists for)
+        rest = a.scatter(-1, top, -math.inf)
+        second = rest.amax(dim=-1, keepdim=True)
+        rest.sub_(second.masked_fill(second.isneginf(), 0.0))
+        log_s = second + _floored_exp(rest, out=rest).sum(dim=-1, keepdim=True).log()
+        others = log_s.exp()  # S' (rounds to 0 where it is below the smallest float)
         total = others + 1.0
         w = out[..., t, :]
         torch.mul(e, total.reciprocal(), out=w)
@@ -220,7 +242,7 @@ def _relaxed_weights_log(a: Tensor, temp: Tensor, k: int, paper: bool) -> Tensor
             w.masked_fill_(dead, 0.0)
         if t + 1 < k:
             torch.neg(w, out=e).log1p_()
-            e.scatter_(-1, top, others.log() - total.log())
+            e.scatter_(-1, top, log_s - torch.log1p(others))
             if paper:
                 e.div_(temp)
             a.add_(e)
