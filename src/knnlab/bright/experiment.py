@@ -23,11 +23,19 @@ from knnlab.bright.training import BrightTrainConfig, load_autoencoder, train_au
 from knnlab.errors import InputError
 from knnlab.results import ExperimentResult
 
-__all__ = ["BrightExperimentConfig", "run_experiment"]
+__all__ = [
+    "MNIST_FEATURES_LABEL",
+    "PRESETS",
+    "BrightExperimentConfig",
+    "feature_network",
+    "run_experiment",
+]
 
 log = logging.getLogger(__name__)
 
-_PRESET = {"MNIST": "tiny", "CelebA6000": "celeba64"}
+#: the BRIGHT config (and the baselines' code size) of each data set of the experiments
+PRESETS = {"MNIST": "tiny", "CelebA6000": "celeba64"}
+MNIST_FEATURES_LABEL = "MNIST classifier (in-project, 128-d)"
 METHODS = ("bright", "vq", "rq", "kl")
 
 
@@ -48,21 +56,21 @@ class BrightExperimentConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        bad = [d for d in self.datasets if d not in _PRESET]
+        bad = [d for d in self.datasets if d not in PRESETS]
         if bad:
-            raise InputError(f"--data {bad}: the experiment runs {sorted(_PRESET)}")
+            raise InputError(f"--data {bad}: the experiment runs {sorted(PRESETS)}")
         bad = [m for m in self.methods if m not in METHODS]
         if bad:
             raise InputError(f"--methods {bad}: choose from {', '.join(METHODS)}")
 
 
-def _feature_net(data: str, device: str):
+def feature_network(data: str, device: str):
     """The in-project feature network of ``data``: the MNIST classifier, or the CelebA-identity
     network for faces."""
     from knnlab.metrics.features import get_extractor
 
     if data == "MNIST":
-        return get_extractor("mnist", device), "MNIST classifier (in-project, 128-d)"
+        return get_extractor("mnist", device), MNIST_FEATURES_LABEL
     if data == "CelebA6000":
         from knnlab.metrics.features.faces import FACE_FEATURES_LABEL
 
@@ -132,7 +140,7 @@ def run_experiment(cfg: BrightExperimentConfig, work_dir: str | Path) -> Experim
     figures: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
     usage: dict[str, dict[str, Any]] = {}
     for data in cfg.datasets:
-        preset = _PRESET[data]
+        preset = PRESETS[data]
         steps = cfg.steps[data]
         from knnlab.bright.autoencoder import bright_config
 
@@ -141,7 +149,7 @@ def run_experiment(cfg: BrightExperimentConfig, work_dir: str | Path) -> Experim
                                limit=cfg.train_limit.get(data))  # fmt: skip
         test = load_image_set(data, "test", size=bc.image_size, channels=bc.image_channels,
                               limit=cfg.eval_limit[data])  # fmt: skip
-        feat_net, feat_name = _feature_net(data, cfg.device)
+        feat_net, feat_name = feature_network(data, cfg.device)
         recons: dict[str, torch.Tensor] = {}
         usage[data] = {}
         for method in cfg.methods:

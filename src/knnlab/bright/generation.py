@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from knnlab.bright.experiment import MNIST_FEATURES_LABEL, PRESETS, feature_network
 from knnlab.errors import InputError
 from knnlab.io_utils import atomic_write_json
 from knnlab.results import ExperimentResult
@@ -57,37 +58,24 @@ log = logging.getLogger(__name__)
 GENERATION_ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "bright_ldm_mnist"
 METHODS = ("bright", "kl", "vq")
 LABELS = {"bright": "BRIGHT-LDM", "kl": "KL-LDM", "vq": "VQ-LDM"}
-FEATURES_LABEL = "MNIST classifier (in-project, 128-d)"
+FEATURES_LABEL = MNIST_FEATURES_LABEL
 
 
 @dataclass(frozen=True)
 class _DataSetup:
-    preset: str  # BRIGHT config (and the baselines' code size)
     size: int
     channels: int
-    features: str  # knnlab.metrics.features extractor
     generator: str  # knnlab.hubness.generators name
     gan_label: str
     real: str  # the held-out split, for captions
-    ae_steps: int  # as in `knnlab experiment bright`
-    ae_batch_size: int
 
 
 def _setups() -> dict[str, _DataSetup]:
     return {
-        "MNIST": _DataSetup("tiny", 28, 1, "mnist", "builtin", "built-in MNIST GAN",
-                            "MNIST test split", 600, 16),
-        "CelebA6000": _DataSetup("celeba64", 64, 3, "faces", "celeba64", "CelebA 64² GAN (knnlab)",
-                                 "CelebA6000 validation split", 600, 16),
+        "MNIST": _DataSetup(28, 1, "builtin", "built-in MNIST GAN", "MNIST test split"),
+        "CelebA6000": _DataSetup(64, 3, "celeba64", "CelebA 64² GAN (knnlab)",
+                                 "CelebA6000 validation split"),
     }  # fmt: skip
-
-
-def _features_label(data: str) -> str:
-    if data == "MNIST":
-        return FEATURES_LABEL
-    from knnlab.metrics.features.faces import FACE_FEATURES_LABEL
-
-    return FACE_FEATURES_LABEL
 
 
 @dataclass
@@ -98,7 +86,7 @@ class GenerationConfig:
     data: str = "MNIST"
     methods: tuple[str, ...] = METHODS
     ae_steps: int | None = None  # None: as `knnlab experiment bright` (600 on both data sets)
-    ae_batch_size: int | None = None  # None: 16
+    ae_batch_size: int | None = None  # None: as `knnlab experiment bright` (16)
     code_images: int = 20_000  # the first N training images are encoded for the LDM
     unet: str = "tiny"  # a preset of knnlab.bright.ldm.UNET_PRESETS
     schedule: str = "cosine_variant"
@@ -123,11 +111,13 @@ class GenerationConfig:
                 f"--data {self.data}: the generation experiment runs on {' or '.join(setups)} "
                 "(the data with an in-project feature network and a project GAN)"
             )
-        setup = setups[self.data]
+        from knnlab.bright.experiment import BrightExperimentConfig
+
+        budget = BrightExperimentConfig()  # the autoencoders train as in `experiment bright`
         if self.ae_steps is None:
-            self.ae_steps = setup.ae_steps
+            self.ae_steps = budget.steps[self.data]
         if self.ae_batch_size is None:
-            self.ae_batch_size = setup.ae_batch_size
+            self.ae_batch_size = budget.batch_size[self.data]
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise InputError(f"--methods {list(self.methods)}: choose from {', '.join(METHODS)}")
@@ -193,7 +183,7 @@ def _autoencoder(cfg: GenerationConfig, method: str, work: Path, train: torch.Te
 
     run = work / f"ae-{method}"
     tc = BrightTrainConfig(
-        data=cfg.data, config=_setups()[cfg.data].preset,
+        data=cfg.data, config=PRESETS[cfg.data],
         baseline=None if method == "bright" else method,
         steps=int(cfg.ae_steps or 0), batch_size=int(cfg.ae_batch_size or 0), seed=cfg.seed,
         checkpoint_every=max(int(cfg.ae_steps or 0), 1),
@@ -289,7 +279,7 @@ def run_generation_experiment(
     from knnlab.hubness.generators import load_generator
     from knnlab.hubness.measures import k_occurrence
     from knnlab.hubness.pools import sorted_bands
-    from knnlab.metrics.features import extract_features, get_extractor
+    from knnlab.metrics.features import extract_features
     from knnlab.metrics.novelty import memorization_rate, novelty_figure_data, plot_novelty
     from knnlab.progress import progress
 
@@ -298,12 +288,11 @@ def run_generation_experiment(
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     setup = _setups()[cfg.data]
-    features_label = _features_label(cfg.data)
+    net, features_label = feature_network(cfg.data, cfg.device)
     size, chans = setup.size, setup.channels
     train = load_image_set(cfg.data, "train", size=size, channels=chans)
     code_imgs = train[: cfg.code_images]
     real = load_image_set(cfg.data, "test", size=size, channels=chans, limit=cfg.real_images)
-    net = get_extractor(setup.features, cfg.device)
     real_f = extract_features(net, real)
     n, steps = cfg.num_samples, cfg.ddim_steps
 
