@@ -242,3 +242,40 @@ def test_tensorboard_logger_is_optional(tmp_path: Path) -> None:
     assert tb.enabled == tensorboard_available()
     tb.log({"step": 1, "loss": 0.5, "note": "text"}, step=1)  # no-op without tensorboard
     tb.close()
+
+
+def test_ema_rampup_reaches_the_trainer(tmp_path: Path) -> None:
+    # Record the weights after every step and average them by hand with StyleGAN2-ADA's ramp-up,
+    # counted in steps: ema_nimg = min(half-life of the decay, rampup * steps so far),
+    # beta = 0.5 ** (1 / ema_nimg); the first update copies the weights.
+    seen: list[list[torch.Tensor]] = []
+
+    def record(trainer, step, logs):
+        seen.append([p.detach().clone() for p in trainer.model.parameters()])
+
+    decay, rampup = 0.999, 0.25
+    trainer = Trainer(
+        make_model(),
+        config(tmp_path, steps=12, ema_decay=decay, ema_rampup=rampup, checkpoint_every=None),
+        noisy_loss,
+        ToyData(),
+        callbacks=[record],
+    )
+    trainer.fit()
+    expected = [w.clone() for w in seen[0]]
+    for t, weights in enumerate(seen[1:], start=1):
+        nimg = min(np.log(0.5) / np.log(decay), rampup * t)
+        beta = 0.5 ** (1.0 / nimg)
+        expected = [beta * e + (1 - beta) * w for e, w in zip(expected, weights)]
+    got = list(trainer.ema.module.parameters())
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+    # without the ramp-up the average keeps 0.999^12 of the initial weights: far from this one
+    plain = make_model()
+    far = sum(float((p.detach() - e).abs().max()) for p, e in zip(plain.parameters(), expected))
+    assert far > 1e-3
+
+
+def test_ema_rampup_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="ema_rampup"):
+        config(tmp_path, ema_rampup=0.0)

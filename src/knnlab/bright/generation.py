@@ -349,7 +349,7 @@ def run_generation_experiment(
             f"{cfg.data}: {n} samples per row against {cfg.real_images} held-out images "
             f"({setup.real}), features of the {features_label}; KID ×10³; precision/recall k = 3, density/coverage k = 5. "
             f"DDIM {steps} steps. Every LDM: UNet preset {cfg.unet!r}, {cfg.ldm_steps} steps × "
-            f"{cfg.ldm_batch_size}, Adam lr {cfg.ldm_lr:g}, EMA 0.999, on the codes of the first "
+            f"{cfg.ldm_batch_size}, Adam lr {cfg.ldm_lr:g}, EMA 0.999 with ramp-up 0.1, on the codes of the first "
             f"{cfg.code_images} training images; every autoencoder {cfg.ae_steps} steps × "
             f"{cfg.ae_batch_size}."
         ),

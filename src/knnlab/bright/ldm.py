@@ -57,6 +57,8 @@ class LDMConfig:
     batch_size: int = 64
     lr: float = 8e-5  # Adam, as released
     ema_decay: float | None = 0.999
+    ema_rampup: float | None = 0.1  # half-life at most 10% of the steps so far: at 10^3 steps a
+    # plain 0.999 average would still hold 0.999^1000 = 37% of the random initial weights
     grad_clip: float | None = 1.0
     seed: int = 0
     out_dir: str = "runs/bright-ldm"
@@ -189,6 +191,7 @@ def train_ldm(
         betas=(0.9, 0.99),
         grad_clip=cfg.grad_clip,
         ema_decay=cfg.ema_decay,
+        ema_rampup=cfg.ema_rampup,
         seed=cfg.seed,
         out_dir=cfg.out_dir,
         device=cfg.device,

@@ -50,6 +50,8 @@ class TrainConfig:
     # --- regularisation and averaging ---
     grad_clip: float | None = None  # clip the global gradient L2 norm to this value (None: off)
     ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999)
+    ema_rampup: float | None = None  # cap the EMA's half-life at this share of the steps so far
+    # (StyleGAN2-ADA's ramp-up; without it a short run's average keeps decay^steps of the init)
 
     # --- gradient accumulation and mixed precision ---
     accum_steps: int = 1  # split each rank's batch into this many micro-batches (grad accumulation)
@@ -106,6 +108,10 @@ class TrainConfig:
         need(
             self.ema_decay is None or 0.0 <= self.ema_decay < 1.0,
             f"ema_decay={self.ema_decay} must be None or in [0, 1)",
+        )
+        need(
+            self.ema_rampup is None or self.ema_rampup > 0.0,
+            f"ema_rampup={self.ema_rampup} must be None or > 0",
         )
         need(self.accum_steps >= 1, f"accum_steps={self.accum_steps} must be >= 1")
         need(

@@ -105,7 +105,11 @@ class Trainer(MultiTrainer):
         self.loss_fn = loss_fn
         model = D.unwrap(model)
         opt = optimizer or make_optimizer(model.parameters(), cfg)
-        emas = {"model": EMA(model, cfg.ema_decay)} if cfg.ema_decay is not None else {}
+        emas = (
+            {"model": EMA(model, cfg.ema_decay, cfg.ema_rampup)}
+            if cfg.ema_decay is not None
+            else {}
+        )
 
         def phase_loss(models: Any, batch: Any, ctx: StepContext) -> Any:
             return loss_fn(models["model"], batch)
