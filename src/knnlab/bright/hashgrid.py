@@ -138,60 +138,65 @@ def n_params(cfg: HashGridConfig) -> int:
 
 
 def _corners(
-    x: torch.Tensor, scale: float, res: int, size: int, dense: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Indices ``(N, 2^d)`` int64, weights ``(N, 2^d)``, fractions and the cell for one level.
+    xt: torch.Tensor, scale: float, res: int, size: int, dense: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corner indices ``(2^d, N)`` int64 and fractions ``(d, N)`` of points ``xt (d, N)`` at one level.
 
     Corner ``k`` takes offset bit ``(k >> i) & 1`` along dim ``i`` (dim 0 is the lowest bit). The
-    columns are built by doubling: after dim ``i`` the first ``2^(i+1)`` are filled.
+    rows are built by doubling: after dim ``i`` the first ``2^(i+1)`` are filled. Corner-major
+    rows keep every operation on contiguous runs of N values. Sums and XORs are taken in int64 and
+    reduced modulo 2^32 once at the end, which equals tcnn's per-term uint32 arithmetic.
     """
-    n, d = x.shape
-    pos = x * scale + 0.5
+    d, n = xt.shape
+    pos = xt * scale + 0.5
     cell = torch.floor(pos)
     frac = pos - cell
-    g = cell.to(torch.int64)  # (N, d)
-    k = 1 << d
-    idx = torch.empty(n, k, dtype=torch.int64, device=x.device)
-    idx[:, :1] = 0
+    g = cell.to(torch.int64)  # (d, N)
+    idx = torch.empty(1 << d, n, dtype=torch.int64, device=xt.device)
     stride = 1
     for i in range(d):
         m = 1 << i
-        gi = g[:, i : i + 1]
-        if dense:  # Σ c_i·stride_i in uint32 arithmetic, as tcnn (masking matters below 0 only)
-            a0 = ((gi & _MASK) * stride) & _MASK
-            a1 = (((gi + 1) & _MASK) * stride) & _MASK
-            torch.add(idx[:, :m], a1, out=idx[:, m : 2 * m])
-            idx[:, :m] += a0
+        step = stride if dense else PRIMES[i]
+        a0 = g[i] * step  # Σ c_i·stride_i (dense) or XOR_i c_i·π_i (hashed), mod 2^32 below
+        if i == 0:
+            idx[0] = a0
+            torch.add(a0, step, out=idx[1])
+        elif dense:
+            torch.add(idx[:m], a0 + step, out=idx[m : 2 * m])
+            idx[:m] += a0
+        else:
+            torch.bitwise_xor(idx[:m], a0 + step, out=idx[m : 2 * m])
+            idx[:m] ^= a0
+        if dense:
             stride *= res
-        else:  # XOR_i (c_i·π_i mod 2^32)
-            a0 = (gi * PRIMES[i]) & _MASK
-            a1 = ((gi + 1) * PRIMES[i]) & _MASK
-            torch.bitwise_xor(idx[:, :m], a1, out=idx[:, m : 2 * m])
-            idx[:, :m] ^= a0
-    if dense:
-        idx &= _MASK
-    if size & (size - 1) == 0:
+    if size & (size - 1) == 0:  # a power of two (≤ 2^30) divides 2^32: one mask does both
         idx &= size - 1
     else:
+        idx &= _MASK
         idx %= size
-    return idx, _dlinear(frac), frac, g
+    return idx, frac
 
 
 def _dlinear(frac: torch.Tensor, skip: int | None = None) -> torch.Tensor:
-    """d-linear corner weights ``(N, 2^d)`` from the fractions ``(N, d)``; with ``skip = i`` the
+    """d-linear corner weights ``(2^d, N)`` from the fractions ``(d, N)``; with ``skip = i`` the
     factor of dim ``i`` is replaced by its derivative (−1 for the low corner, +1 for the high)."""
-    n, d = frac.shape
-    w = torch.empty(n, 1 << d, dtype=frac.dtype, device=frac.device)
-    w[:, :1] = 1
+    d, n = frac.shape
+    w = torch.empty(1 << d, n, dtype=frac.dtype, device=frac.device)
     for i in range(d):
         m = 1 << i
-        f = frac[:, i : i + 1]
-        if i == skip:
-            w[:, m : 2 * m] = w[:, :m]
-            w[:, :m].neg_()
+        f = frac[i]
+        if i == 0:
+            if skip == 0:
+                w[0], w[1] = -1, 1
+            else:
+                torch.sub(1, f, out=w[0])
+                w[1] = f
+        elif i == skip:
+            w[m : 2 * m] = w[:m]
+            w[:m].neg_()
         else:
-            torch.mul(w[:, :m], f, out=w[:, m : 2 * m])
-            w[:, :m] *= 1 - f
+            torch.mul(w[:m], f, out=w[m : 2 * m])
+            w[:m] *= 1 - f
     return w
 
 
@@ -212,19 +217,18 @@ def _gather_rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 class _HashGridFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, params, layout, n_features):
-        n = x.shape[0]
-        out = x.new_empty(n, len(layout) * n_features)
+        n, nf = x.shape[0], n_features
+        out = x.new_empty(n, len(layout) * nf)
         table = params.detach()
-        for lo in range(0, n, _CHUNK):  # bounded temporaries: (chunk, 2^d, F) at a time
-            xc = x.detach()[lo : lo + _CHUNK]
-            m = xc.shape[0]
+        for lo in range(0, n, _CHUNK):  # bounded temporaries: (2^d, chunk, F) at a time
+            xt = x.detach()[lo : lo + _CHUNK].t().contiguous()  # (d, chunk)
+            m = xt.shape[1]
             for lvl, (scale, res, off, size, dense) in enumerate(layout):
-                idx, w, _, _ = _corners(xc, scale, res, size, dense)
-                feats = _gather_rows(table[off : off + size], idx.reshape(-1))
-                feats = feats.view(m, -1, n_features)  # (chunk, 2^d, F)
-                out[lo : lo + m, lvl * n_features : (lvl + 1) * n_features] = torch.bmm(
-                    w.unsqueeze(1).to(feats.dtype), feats
-                ).squeeze(1)
+                idx, frac = _corners(xt, scale, res, size, dense)
+                w = _dlinear(frac).to(table.dtype)  # (2^d, chunk)
+                feats = _gather_rows(table[off : off + size], idx.view(-1)).view(-1, m, nf)
+                for f in range(nf):
+                    out[lo : lo + m, lvl * nf + f] = (w * feats[..., f]).sum(0)
         ctx.save_for_backward(x, params)
         ctx.layout, ctx.n_features = layout, n_features
         return out
@@ -236,30 +240,32 @@ class _HashGridFn(torch.autograd.Function):
         layout, nf = ctx.layout, ctx.n_features
         need_x, need_p = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_p = torch.zeros_like(params) if need_p else None
-        grad_x = torch.zeros_like(x) if need_x else None
+        grad_xt = x.new_zeros(x.shape[1], x.shape[0]) if need_x else None  # (d, N)
         for lo in range(0, x.shape[0], _CHUNK):
-            xc = x[lo : lo + _CHUNK]
-            m = xc.shape[0]
+            xt = x[lo : lo + _CHUNK].t().contiguous()
+            m = xt.shape[1]
             for lvl, (scale, res, off, size, dense) in enumerate(layout):
-                g = grad_out[lo : lo + m, lvl * nf : (lvl + 1) * nf].to(params.dtype)  # (m, F)
-                idx, w, frac, _ = _corners(xc, scale, res, size, dense)
-                flat = idx.reshape(-1)
+                g = grad_out[lo : lo + m, lvl * nf : (lvl + 1) * nf].t()
+                g = g.to(params.dtype).contiguous()  # (F, chunk): contiguous per feature
+                idx, frac = _corners(xt, scale, res, size, dense)
+                flat = idx.view(-1)
                 if grad_p is not None:
                     # scatter-add of w·g into the table rows; one weighted bincount per feature
                     # is several times faster on CPU than index_add_ over rows of F values
-                    wp = w.to(params.dtype)
+                    wp = _dlinear(frac).to(params.dtype)
                     for f in range(nf):
-                        contrib = (wp * g[:, f : f + 1]).reshape(-1)  # (m·2^d,)
                         grad_p[off : off + size, f] += torch.bincount(
-                            flat, weights=contrib, minlength=size
+                            flat, weights=(wp * g[f]).view(-1), minlength=size
                         )
-                if grad_x is not None:
-                    feats = _gather_rows(params[off : off + size], flat).view(m, -1, nf)
-                    dots = torch.bmm(feats, g.unsqueeze(2)).squeeze(2)  # (m, 2^d)
+                if grad_xt is not None:
+                    feats = _gather_rows(params[off : off + size], flat).view(-1, m, nf)
+                    dots = feats[..., 0] * g[0]  # <f_k, g> per corner, (2^d, chunk)
+                    for f in range(1, nf):
+                        dots.addcmul_(feats[..., f], g[f])
                     dots = dots.to(x.dtype)
                     for i in range(x.shape[1]):  # Σ_k ∂w_k/∂frac_i · <f_k, g>, times the scale
-                        dwi = _dlinear(frac, skip=i)  # (m, 2^d)
-                        grad_x[lo : lo + m, i] += scale * (dwi * dots).sum(1)
+                        grad_xt[i, lo : lo + m] += scale * (_dlinear(frac, skip=i) * dots).sum(0)
+        grad_x = grad_xt.t().contiguous() if grad_xt is not None else None
         return grad_x, grad_p, None, None
 
 
@@ -271,10 +277,10 @@ def level_usage(x: torch.Tensor, cfg: HashGridConfig, *, chunk: int = 1 << 16) -
         torch.zeros(size, dtype=torch.bool, device=x.device) for *_, size, _ in level_layout(cfg)
     ]
     for lo in range(0, x.shape[0], chunk):
-        xc = x[lo : lo + chunk]
+        xt = x[lo : lo + chunk].t().contiguous()
         for lvl, (scale, res, _off, size, dense) in enumerate(level_layout(cfg)):
-            idx, w, _, _ = _corners(xc, scale, res, size, dense)
-            used[lvl][idx[w > 0]] = True
+            idx, frac = _corners(xt, scale, res, size, dense)
+            used[lvl][idx[_dlinear(frac) > 0]] = True
     return [float(u.double().mean()) for u in used]
 
 
