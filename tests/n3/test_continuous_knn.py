@@ -144,6 +144,25 @@ def test_float32_sharp_rows_match_float64(gap):
     np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("gaps", [(150.0, 250.0), (0.0, 400.0), (90.0, 0.0), (600.0, 30.0)])
+def test_float32_tiered_rows_match_float64(gaps):
+    # the three largest logits of every row are separated by large gaps (or tie; below 700, where
+    # the float64 reference itself underflows), so each step's weights live at a scale where the
+    # others' exp() underflows against the previous maximum
+    g = torch.Generator().manual_seed(5)
+    base = torch.randn(12, 50, generator=g, dtype=torch.float64)
+    top = base[:, 3:].max(dim=1).values
+    base[:, 2] = top + 3.0
+    base[:, 1] = base[:, 2] + gaps[1]
+    base[:, 0] = base[:, 1] + gaps[0]
+    values = torch.randn(50, 3, generator=g, dtype=torch.float64)
+    ref = _exact_reference_knn(base.numpy(), values.numpy(), 4)
+    got = continuous_knn(base.float(), values.float(), 4)
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-4, atol=1e-5)
+    got64 = continuous_knn(base, values, 4)
+    np.testing.assert_allclose(got64.numpy(), ref, rtol=1e-9, atol=1e-11)
+
+
 def test_log1mexp_regimes_and_bounded_gradient():
     x = torch.tensor([-math.inf, -50.0, -2.0, math.log(0.5), -0.3, -1e-9, 0.0], dtype=torch.float64)
     x.requires_grad_()

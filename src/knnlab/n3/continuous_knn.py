@@ -153,16 +153,19 @@ def _relaxed_weights(
 ) -> Tensor:
     """The forward values of :class:`_RelaxedKNN`: ``(..., M)`` → ``(..., k, M)``.
 
-    For ``"reference"`` the update ``a_{t+1} = a_t + log(1 − w_t)`` is a product in the linear
-    domain, ``exp(a_{t+1}) ∝ w_t · (1 − w_t)``, so after one ``exp`` every later step is
-    ``u = w_t − w_t²`` (exact: ``w_j ≤ ½`` off the maximum), with the maximum's factor
-    ``1 − w_max = S' / (1 + S')`` taken from the sum of the others, and ``w_{t+1} = u / Σ u``: four
-    cheap passes per step and no logarithm. Off the maximum the update keeps the order of the
-    entries (``w (1 − w)`` increases on ``[0, ½]``), so the maximum of step ``t`` is among the ``t``
-    largest logits: one ``topk`` of the logits replaces a max-with-index per step. A row whose
-    others' share ``S'`` falls below ``sqrt(tiny)`` of its total before the last step (the next step
-    would be made of underflowed numbers), a row without a finite logit and every ``"paper"``
-    call go through :func:`_relaxed_weights_log` instead, which recomputes from the logits.
+    For ``"reference"`` the update ``a_{t+1} = a_t + log(1 − w_t)`` keeps the order of all entries
+    but the step's maximum (``w (1 − w)`` increases on ``[0, ½]``), so the maximum of step ``t`` is
+    among the ``t + 1`` largest logits and every step's maximum is among the ``k`` largest. Those
+    ``k`` entries are followed in the log domain (``k`` numbers per row: their logits relative to
+    the ``k``-th largest, where ``log(1 − w)`` is ``log1p(−w)`` off the maximum and
+    ``log S' − log(1 + S')`` at it, exact however sharp the row is). All other entries stay in the
+    linear domain after one ``exp`` relative to the ``k``-th largest logit: ``u ← u (1 − w)``, one
+    fused pass per step, exact since their ``w ≤ ½``. Entries up to ``0.3·|log tiny|`` below the
+    ``k``-th largest (26 for float32) and no further are kept, and a row's linear weights are zero
+    where its maximum is more than ``0.35·|log tiny|`` (31) above it: both leave out weights below
+    ~10⁻¹¹ (float32) of the row's largest, and keep every value and product of the steps a normal
+    number (x86 computes exp() of −inf and subnormals much slower). Rows with fewer than ``k``
+    finite logits and every ``"paper"`` call go through :func:`_relaxed_weights_log`.
 
     ``out`` (contiguous, ``(..., k, M)``) receives the weights and ``work`` (contiguous, the shape
     of ``a``) is scratch space; callers that loop over chunks pass the same buffers every time,
@@ -175,29 +178,34 @@ def _relaxed_weights(
     if out is None:
         out = a2.new_empty(a2.shape[0], k, m_)
     w_all = out.view(a2.shape[0], k, m_)
-    small = torch.finfo(a.dtype).tiny ** 0.5
-    top_vals, cand = a2.topk(k, dim=-1)  # (R, k): every step's maximum is among these
-    top_v, top = top_vals[:, :1], cand[:, :1]
-    redo = torch.isneginf(top_v)  # (R, 1): rows for the log-domain path
-    u = torch.sub(
-        a2, top_v.masked_fill(redo, 0.0), out=work.view_as(a2) if work is not None else None
-    )
-    _floored_exp(u, out=u)  # unnormalised weights of step t
-    u_top = torch.ones_like(top_v)
+    log_tiny = math.log(torch.finfo(a.dtype).tiny)
+    top_vals, cand = a2.topk(k, dim=-1)  # (R, k), descending: every step's maximum is here
+    ref = top_vals[:, k - 1 :]  # (R, 1): the k-th largest logit
+    redo = torch.isneginf(ref)  # fewer than k finite candidates: the log-domain path
+    ref = ref.masked_fill(redo, 0.0)
+    u = torch.sub(a2, ref, out=work.view_as(a2) if work is not None else None)
+    u_floor = math.exp(0.3 * log_tiny)
+    # exp of clamped arguments, then the floor (and −inf, masked) to exactly 0: exp(−inf) and
+    # subnormal results take a slow path on x86, a clamp and a threshold are cheap passes
+    torch.threshold_(u.clamp_min_(0.3 * log_tiny).exp_(), u_floor * (1 + 1e-3), 0.0)
+    u.scatter_(-1, cand, 0.0)  # the k largest are followed in the log domain
+    b = top_vals - ref  # (R, k) ≥ 0: their logits relative to the k-th largest
+    c_floor = 0.35 * log_tiny
     for t in range(k):
-        if t:
-            u_top, j = u.gather(-1, cand).max(dim=-1, keepdim=True)
-            top = cand.gather(-1, j)
-        u.scatter_(-1, top, 0.0)
-        others = u.sum(dim=-1, keepdim=True)  # S'
-        inv = (others + u_top).reciprocal()
+        log_rest = u.sum(dim=-1, keepdim=True).log()  # log Σ of the linear entries
+        b_max, j = b.max(dim=-1, keepdim=True)
+        b_others = torch.cat([b.scatter(-1, j, -math.inf), log_rest], dim=-1)
+        log_others = torch.logsumexp(b_others, dim=-1, keepdim=True)  # log S' + b_max
+        log_z = torch.logaddexp(b_max, log_others)  # log of the row's sum
+        c = torch.exp(-log_z).masked_fill_(-log_z < c_floor, 0.0)
         w = w_all[:, t]
-        torch.mul(u, inv, out=w)
-        w.scatter_(-1, top, u_top * inv)
+        torch.mul(u, c, out=w)
+        w_top = _floored_exp(b - log_z)
+        w.scatter_(-1, cand, w_top)
         if t + 1 < k:
-            redo |= others <= small * (others + u_top)
-            torch.addcmul(w, w, w, value=-1.0, out=u)  # w (1 − w), exact off the maximum
-            u.scatter_(-1, top, u_top * inv * others * inv)  # w_max · S' / (1 + S')
+            torch.addcmul(u, u, w, value=-1.0, out=u)  # u (1 − w); 0 stays 0 at the k largest
+            b = b + torch.log1p(-w_top)  # off the maximum, w ≤ ½: exact
+            b.scatter_(-1, j, b_max + log_others - log_z)  # log(w_max · S' / (1 + S'))
     if bool(redo.any()):
         rows = redo.squeeze(-1).nonzero().squeeze(-1)
         w_all[rows] = _relaxed_weights_log(a2[rows], temp, k, paper)
