@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -140,6 +141,17 @@ def test_errors() -> None:
         HashGrid(2, backend="cuda")
     with pytest.raises(InputError, match="tinycudann"):
         HashGrid(2, 2, 2, 6, 4, backend="tcnn")(torch.rand(3, 2))
+
+
+def test_triton_backend_missing() -> None:
+    if importlib.util.find_spec("triton") is not None:
+        pytest.skip("triton is installed (test_hashgrid_triton.py covers that backend)")
+    with pytest.raises(InputError, match="pip install triton"):
+        HashGrid(2, 2, 2, 6, 4, backend="triton")
+    cfg = HashGridConfig(2, 2, 2, 6, 4)
+    params = torch.zeros(level_layout(cfg)[-1][2] + level_layout(cfg)[-1][3], 2)
+    with pytest.raises(InputError, match="pip install triton"):
+        hash_grid(torch.rand(3, 2), params, cfg, backend="triton")
 
 
 def test_tcnn_backend_matches_torch() -> None:

@@ -29,7 +29,12 @@ How torch-ngp's ``GridEncoder`` (which the BRICS release used) differs:
 Backends: ``"torch"`` is the vectorised pure-PyTorch path here (one pass per level over all 2^d
 corners at once, with a hand-written backward that recomputes indices and weights instead of
 storing them, so the memory held for backward is the input only); ``"tcnn"`` wraps tinycudann
-when it is importable and the input is on CUDA; ``"auto"`` picks tcnn when it can, else torch.
+when it is importable and the input is on CUDA; ``"triton"`` runs the kernels of
+:mod:`knnlab.bright.hashgrid_triton` (float32; triton is optional and imported only when this
+backend is used; CUDA inputs, or CPU inputs with ``TRITON_INTERPRET=1`` set before triton is
+imported), with the same outputs
+and gradients as torch up to float32 rounding; ``"auto"`` picks tcnn when it can, else torch (it
+never picks triton: choose it by name).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ __all__ = [
     "PRIMES",
     "HashGrid",
     "HashGridConfig",
+    "check_inputs",
     "hash_grid",
     "level_layout",
     "level_scales",
@@ -56,7 +62,7 @@ __all__ = [
 #: tcnn's per-dimension hash primes (the first is 1, for cache coherence along x).
 PRIMES = (1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737)
 _MASK = 0xFFFFFFFF
-_BACKENDS = ("auto", "torch", "tcnn")
+_BACKENDS = ("auto", "torch", "tcnn", "triton")
 _CHUNK = 1 << 16  # points per pass of the torch path (bounds its temporaries)
 
 
@@ -294,17 +300,19 @@ def _tcnn_available(x: torch.Tensor) -> bool:
     return True
 
 
-def hash_grid(
-    x: torch.Tensor, params: torch.Tensor, cfg: HashGridConfig, *, backend: str = "torch"
-) -> torch.Tensor:
-    """Encode points ``x (N, d)`` in [0, 1] with the tables ``params (Σ T_l, F)`` → ``(N, L·F)``.
+def _require_triton(caller: str) -> None:
+    """Raise :class:`InputError` naming ``caller`` when triton cannot be imported."""
+    try:
+        import triton  # noqa: F401
+    except Exception:
+        raise InputError(
+            f"{caller}(backend='triton'): triton is not installed; `pip install triton` (it needs "
+            "CUDA, or TRITON_INTERPRET=1 for CPU tensors) or use backend='torch'"
+        ) from None
 
-    Differentiable in ``params`` and in ``x`` (the d-linear weights' derivatives times the level
-    scale; zero almost nowhere). The functional form takes ``backend="torch"`` only; the tcnn
-    backend holds its own parameters and lives in :class:`HashGrid`.
-    """
-    if backend != "torch":
-        raise InputError(f"hash_grid(backend={backend!r}): the functional form runs 'torch' only")
+
+def check_inputs(x: torch.Tensor, params: torch.Tensor, cfg: HashGridConfig) -> None:
+    """Raise :class:`InputError` unless ``x`` is ``(N, d)`` and ``params`` is ``(Σ T_l, F)``."""
     if x.ndim != 2 or x.shape[1] != cfg.n_input_dims:
         raise InputError(
             f"hash_grid: x has shape {tuple(x.shape)}; expected (N, {cfg.n_input_dims})"
@@ -315,6 +323,28 @@ def hash_grid(
             f"hash_grid: params has shape {tuple(params.shape)}; expected "
             f"({rows}, {cfg.n_features_per_level}) for this config"
         )
+
+
+def hash_grid(
+    x: torch.Tensor, params: torch.Tensor, cfg: HashGridConfig, *, backend: str = "torch"
+) -> torch.Tensor:
+    """Encode points ``x (N, d)`` in [0, 1] with the tables ``params (Σ T_l, F)`` → ``(N, L·F)``.
+
+    Differentiable in ``params`` and in ``x`` (the d-linear weights' derivatives times the level
+    scale; zero almost nowhere). The functional form takes ``backend="torch"`` or ``"triton"``
+    (float32 inputs; see the module docstring); the tcnn backend holds its own parameters and
+    lives in :class:`HashGrid`.
+    """
+    if backend not in ("torch", "triton"):
+        raise InputError(
+            f"hash_grid(backend={backend!r}): the functional form runs 'torch' or 'triton'"
+        )
+    if backend == "triton":
+        _require_triton("hash_grid")
+        from knnlab.bright.hashgrid_triton import hash_grid_triton
+
+        return hash_grid_triton(x, params, cfg)
+    check_inputs(x, params, cfg)
     layout = tuple(level_layout(cfg))
     return _HashGridFn.apply(x.contiguous(), params, layout, cfg.n_features_per_level)
 
@@ -324,7 +354,8 @@ class HashGrid(nn.Module):
 
     ``HashGrid(3, n_levels=16, n_features_per_level=2, log2_hashmap_size=19, base_resolution=16,
     per_level_scale=2.0)`` or with ``finest_resolution=N_max``. ``backend="auto"`` uses tinycudann
-    on CUDA when it is installed, with this module's ``params`` (tcnn's layout) as its weights.
+    on CUDA when it is installed, with this module's ``params`` (tcnn's layout) as its weights;
+    ``backend="triton"`` runs :mod:`knnlab.bright.hashgrid_triton` on the same ``params``.
     """
 
     def __init__(
@@ -343,6 +374,8 @@ class HashGrid(nn.Module):
         super().__init__()
         if backend not in _BACKENDS:
             raise InputError(f"HashGrid(backend={backend!r}): choose one of {_BACKENDS}")
+        if backend == "triton":
+            _require_triton("HashGrid")
         self.cfg = HashGridConfig(
             n_input_dims, n_levels, n_features_per_level, log2_hashmap_size,
             base_resolution, per_level_scale, finest_resolution,
@@ -376,7 +409,9 @@ class HashGrid(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, d)`` in [0, 1] → ``(N, L·F)``."""
-        if self.backend != "torch" and _tcnn_available(x):  # pragma: no cover
+        if self.backend == "triton":
+            return hash_grid(x, self.params, self.cfg, backend="triton")
+        if self.backend in ("auto", "tcnn") and _tcnn_available(x):  # pragma: no cover
             if self._tcnn is None:  # kept out of the state dict: its own weights are unused
                 self.__dict__["_tcnn"] = self._tcnn_module()
             # run tcnn's kernels with this module's tables (same layout), so that gradients
