@@ -32,9 +32,8 @@ storing them, so the memory held for backward is the input only); ``"tcnn"`` wra
 when it is importable and the input is on CUDA; ``"triton"`` runs the kernels of
 :mod:`knnlab.bright.hashgrid_triton` (float32; triton is optional and imported only when this
 backend is used; CUDA inputs, or CPU inputs with ``TRITON_INTERPRET=1`` set before triton is
-imported), with the same outputs
-and gradients as torch up to float32 rounding; ``"auto"`` picks tcnn when it can, else torch (it
-never picks triton: choose it by name).
+imported), with the same outputs and gradients as torch up to float32 rounding; ``"auto"`` picks
+tcnn when it can, else torch (it never picks triton: choose it by name).
 """
 
 from __future__ import annotations
