@@ -4,7 +4,9 @@
     python benchmarks/corr.py --batch 4 --repeats 3    # a smaller batch on a busy machine
 
 Released sizes (12 blocks of 128 channels; N3CNNet: k = 3 after block 6); ``n3cnnet-m32`` restricts
-each match's candidates to its 32 nearest in the embedding (``N3CNNetConfig.candidates``). "fwd" runs under
+each match's candidates to its 32 nearest in the embedding (``N3CNNetConfig.candidates``);
+``n3cnnet-shipped`` is the trained N3CNNet of ``knnlab experiment corr`` (``assets/n3cnnet``), whose
+positive, sharper inverse temperatures differ from those of a freshly initialised network. "fwd" runs under
 ``torch.no_grad()`` in eval mode; "fwd+bwd" runs a training-mode forward and backpropagates a sum.
 Every measurement runs in a fresh subprocess; the peak extra memory is that of the first full-size
 call: the RSS high-water mark minus the RSS before it (CPU) or ``torch.cuda.max_memory_allocated``
@@ -32,6 +34,10 @@ def child(model: str, b: int, n: int, mode: str, device: str, threads: int, repe
     dev = torch.device(device)
     if model == "cnnet":
         net: torch.nn.Module = CNNet()
+    elif model == "n3cnnet-shipped":
+        from knnlab.n3.corr_experiment import ASSET_DIR
+
+        net = N3CNNet.from_pretrained(ASSET_DIR)
     else:  # "n3cnnet" (all other matches, as released) or "n3cnnet-mM" (the M nearest only)
         m = int(model.split("-m")[1]) if "-m" in model else None
         net = N3CNNet(N3CNNetConfig(candidates=m))
@@ -79,8 +85,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs (the minimum is reported)")
     ap.add_argument("--modes", default="fwd,fwd+bwd")
     ap.add_argument(
-        "--models", default="cnnet,n3cnnet,n3cnnet-m32",
-        help="cnnet, n3cnnet (released: all other matches), n3cnnet-mM (the M nearest only)",
+        "--models", default="cnnet,n3cnnet,n3cnnet-shipped,n3cnnet-m32",
+        help="cnnet, n3cnnet (released: all other matches), n3cnnet-shipped (trained weights), "
+        "n3cnnet-mM (the M nearest only)",
     )  # fmt: skip
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -90,7 +97,7 @@ def main() -> None:
         return
     print(f"N = {a.n}, batch {a.batch}, device {a.device}, {a.threads} thread(s), "
           f"min of {a.repeats}")  # fmt: skip
-    print(f"{'mode':<8} {'model':<8} {'time (s)':>9} {'peak MB':>9} {'× CNNet':>8}")
+    print(f"{'mode':<8} {'model':<16} {'time (s)':>9} {'peak MB':>9} {'× CNNet':>8}")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     for mode in a.modes.split(","):
         base = None
@@ -101,7 +108,7 @@ def main() -> None:
             out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             base = base or r["seconds"]
-            print(f"{mode:<8} {model:<8} {r['seconds']:>9.2f} {r['peak_mb']:>9.0f} "
+            print(f"{mode:<8} {model:<16} {r['seconds']:>9.2f} {r['peak_mb']:>9.0f} "
                   f"{r['seconds'] / base:>8.2f}", flush=True)  # fmt: skip
 
 
