@@ -8,8 +8,11 @@ from knnlab.errors import InputError
 from knnlab.n3.set_block import SetN3Aggregation, set_n3_aggregate
 
 
-def brute_force(x, e, tau, k):
-    """The released set N³ rule in float64, one query at a time (non_local.py, exclude_self)."""
+def brute_force(x, e, tau, k, exact_max=False):
+    """The released set N³ rule in float64, one query at a time (non_local.py, exclude_self).
+
+    With ``exact_max`` the largest entry's ``1 − w`` is taken as the others' share of the row's sum,
+    exact where ``w`` rounds to 1 (sharp rows; every other entry has ``w ≤ ½``)."""
     x, e, tau = (np.asarray(a, dtype=np.float64) for a in (x, e, tau))
     b, n, c = x.shape
     out = np.zeros((b, n, k, c))
@@ -25,7 +28,13 @@ def brute_force(x, e, tau, k):
                 w /= w.sum()
                 out[bi, i, t] = w @ x[bi]
                 with np.errstate(divide="ignore"):
-                    logits = logits + np.log1p(-w)
+                    step = np.log1p(-w)
+                    if exact_max:
+                        e_ = np.exp(logits - m)
+                        top = int(np.argmax(logits))
+                        others = np.delete(e_, top).sum()
+                        step[top] = np.log(others / (others + e_[top]))
+                    logits = logits + step
     return out
 
 
@@ -113,3 +122,37 @@ def test_candidates_all_is_exact_and_few_candidates_match_a_pruned_brute_force()
             sub_x = torch.cat([x[bi, i : i + 1][None], sub_x], dim=1)
             ref[bi, i] = brute_force(sub_x, sub_e, sub_t, 3)[0, 0]
     np.testing.assert_allclose(got.numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_sharp_rows_take_the_sparse_path_and_equal_brute_force(monkeypatch, dtype):
+    # large inverse temperatures: each query's weights sit on a few of its 59 candidates, and
+    # without autograd a block is aggregated over those entries only (forced here for every block:
+    # with N = 59 candidates even a few are more than the share the default allows)
+    import knnlab.n3.set_block as sb
+
+    x, e, tau = _inputs(b=2, n=60, c=3, d=4, seed=3, dtype=torch.float64)
+    tau = tau * 20 + 5
+    used = []
+    real = sb._sparse_block
+
+    def spy(*args):
+        z = real(*args)
+        used.append(z is not None)
+        return z
+
+    monkeypatch.setattr(sb, "_sparse_block", spy)
+    monkeypatch.setattr(sb, "SPARSE_SHARE", 1.0)
+    with torch.no_grad():
+        got = set_n3_aggregate(x.to(dtype), e.to(dtype), tau.to(dtype), 3)
+    assert used and all(used)
+    ref = brute_force(x, e, tau, 3, exact_max=True)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == torch.float64 else dict(rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(got.double().numpy(), ref, **tol)
+    # a block with too many non-zero weights goes the dense way, with the same result
+    used.clear()
+    monkeypatch.setattr(sb, "SPARSE_SHARE", 0.0)
+    with torch.no_grad():
+        dense = set_n3_aggregate(x.to(dtype), e.to(dtype), tau.to(dtype), 3)
+    assert used and not any(used)
+    np.testing.assert_allclose(dense.double().numpy(), ref, **tol)

@@ -150,6 +150,7 @@ def _relaxed_weights(
     *,
     out: Tensor | None = None,
     work: Tensor | None = None,
+    top: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """The forward values of :class:`_RelaxedKNN`: ``(..., M)`` → ``(..., k, M)``.
 
@@ -169,7 +170,8 @@ def _relaxed_weights(
 
     ``out`` (contiguous, ``(..., k, M)``) receives the weights and ``work`` (contiguous, the shape
     of ``a``) is scratch space; callers that loop over chunks pass the same buffers every time,
-    which saves the page faults of fresh large allocations.
+    which saves the page faults of fresh large allocations. ``top``: the rows' ``a.topk(k)`` when
+    the caller has it already.
     """
     if paper:
         return _relaxed_weights_log(a, temp, k, paper)
@@ -179,7 +181,8 @@ def _relaxed_weights(
         out = a2.new_empty(a2.shape[0], k, m_)
     w_all = out.view(a2.shape[0], k, m_)
     log_tiny = math.log(torch.finfo(a.dtype).tiny)
-    top_vals, cand = a2.topk(k, dim=-1)  # (R, k), descending: every step's maximum is here
+    # (R, k), descending: every step's maximum is among them
+    top_vals, cand = a2.topk(k, dim=-1) if top is None else (t.reshape(-1, k) for t in top)
     ref = top_vals[:, k - 1 :]  # (R, 1): the k-th largest logit
     redo = torch.isneginf(ref)  # fewer than k finite candidates: the log-domain path
     ref = ref.masked_fill(redo, 0.0)

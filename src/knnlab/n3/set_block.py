@@ -17,6 +17,7 @@ backward pass (activation checkpointing), so only one chunk's ``(B, Q, N)`` logi
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor, nn
@@ -71,20 +72,79 @@ def _chunk(
     return continuous_knn(logits, xc, k, relaxation=relaxation)[:, :, 0]  # (B, Q, k, C)
 
 
+# without autograd a block whose relaxation weights are non-zero on at most this share of its
+# entries is aggregated over those entries only (a trained network's rows are that sharp)
+SPARSE_SHARE = 0.05
+
+
+def _sparse_block(
+    d: Tensor, top_vals: Tensor, cand: Tensor, k: int, xi: Tensor, floor: float
+) -> Tensor | None:
+    """The ``"reference"`` relaxation of the logits ``d (Q, M)`` and its neighbours over ``xi (M, C)``
+    restricted to the entries at most ``-floor`` below each row's ``k``-th largest logit: the entries
+    on which :func:`~knnlab.n3.continuous_knn._relaxed_weights` puts a non-zero weight, so the
+    result is the same, from segment sums and one sparse (CSR) product per step.
+
+    ``top_vals, cand (Q, k)``: the ``k`` largest logits of each row and their columns, all finite.
+    Returns ``(Q, k, C)``, or None when more than :data:`SPARSE_SHARE` of the entries are kept.
+    """
+    q, m_ = d.shape
+    ref = top_vals[:, k - 1 :]  # (Q, 1)
+    keep = (d >= ref + floor).view(-1)
+    if int(keep.sum()) > SPARSE_SHARE * q * m_:
+        return None
+    flat = torch.nonzero(keep).squeeze(1)  # row-major order
+    rows = torch.div(flat, m_, rounding_mode="floor")
+    cols = flat - rows * m_
+    counts = torch.bincount(rows, minlength=q)  # ≥ k: the k largest are kept
+    crow = torch.zeros(q + 1, dtype=torch.int64, device=d.device)
+    torch.cumsum(counts, 0, out=crow[1:])
+    match = cols.unsqueeze(1) == cand.index_select(0, rows)  # (nnz, k)
+    top_pos = match.any(dim=1).nonzero().squeeze(1)  # where the k largest sit, and which they are
+    top_flat = rows.index_select(0, top_pos) * k + match[top_pos].to(torch.int8).argmax(dim=1)
+    u = d.view(-1).index_select(0, flat) - ref.view(-1).index_select(0, rows)
+    u.clamp_max_(0.0).exp_()  # ≤ 1 off the k largest
+    u[top_pos] = 0.0  # the k largest: in the log domain
+    b = top_vals - ref  # (Q, k) ≥ 0: the k largest relative to the k-th
+    out = xi.new_empty(q, k, xi.shape[1])
+    c_floor = 0.35 * math.log(torch.finfo(d.dtype).tiny)  # as in _relaxed_weights
+    for t in range(k):
+        log_rest = torch.segment_reduce(u, "sum", lengths=counts).log().unsqueeze(1)
+        b_max, j = b.max(dim=-1, keepdim=True)
+        b_others = torch.cat([b.scatter(-1, j, -math.inf), log_rest], dim=-1)
+        log_others = torch.logsumexp(b_others, dim=-1, keepdim=True)
+        log_z = torch.logaddexp(b_max, log_others)
+        c = torch.exp(-log_z).masked_fill_(-log_z < c_floor, 0.0)  # (Q, 1)
+        w = u * c.view(-1).index_select(0, rows)  # (nnz,)
+        w_top = torch.exp(b - log_z)  # (Q, k)
+        w[top_pos] = w_top.view(-1).index_select(0, top_flat)
+        with warnings.catch_warnings():  # CSR tensors are "beta": a warning on first use
+            warnings.simplefilter("ignore")
+            out[:, t] = torch.sparse_csr_tensor(crow, cols, w, size=(q, m_)) @ xi
+        if t + 1 < k:
+            u.addcmul_(u, w, value=-1.0)  # u (1 − w); 0 stays 0 at the k largest
+            b = b + torch.log1p(-w_top)
+            b.scatter_(-1, j, b_max + log_others - log_z)
+    return out
+
+
 def _aggregate_no_grad(x: Tensor, e: Tensor, inv_temp: Tensor, k: int, chunk: int) -> Tensor:
     """The ``"reference"`` relaxation over all other points without autograd.
 
     One pair at a time in blocks of ``chunk // N`` queries (plain matrix products, which run
     faster than batched ones of the same size), reusing three scratch buffers (logits, the
     relaxation's work space and the ``k`` weight rows) so that no block allocates, and
-    page-faults, fresh large memory."""
+    page-faults, fresh large memory. A block whose weights are non-zero on few entries (sharp
+    rows: a trained network's) is aggregated over those entries only (:func:`_sparse_block`)."""
     b, n, _ = x.shape
     rows = max(1, min(n, chunk // n))
+    x = x.contiguous()  # rows of x are gathered below
     sq = (e * e).sum(-1)  # (B, N)
     logits_buf = e.new_empty(rows * n)
     work_buf = torch.empty_like(logits_buf)
     w_buf = e.new_empty(rows * k * n)
     one = e.new_ones(())
+    floor = 0.3 * math.log(torch.finfo(e.dtype).tiny)  # as in _relaxed_weights
     out = x.new_empty(b, n, k, x.shape[-1])
     for i in range(b):
         ei, sqi = e[i], sq[i]
@@ -95,9 +155,15 @@ def _aggregate_no_grad(x: Tensor, e: Tensor, inv_temp: Tensor, k: int, chunk: in
             torch.addmm(sqi.unsqueeze(0), ei[q0:q1], ei.t(), alpha=-2.0, out=d)
             d.add_(sqi[q0:q1].unsqueeze(-1)).clamp_min_(0.0).mul_(-inv_temp[i, q0:q1])
             d.diagonal(offset=q0).fill_(-math.inf)  # self excluded
+            top_vals, cand = d.topk(k, dim=-1)
+            if not bool(torch.isneginf(top_vals[:, -1]).any()):
+                z = _sparse_block(d, top_vals, cand, k, x[i], floor)
+                if z is not None:
+                    out[i, q0:q1] = z
+                    continue
             w = _relaxed_weights(
                 d, one, k, False, out=w_buf[: q * k * n].view(q, k, n),
-                work=work_buf[: q * n].view(q, n),
+                work=work_buf[: q * n].view(q, n), top=(top_vals, cand),
             )  # fmt: skip
             torch.mm(w.view(q * k, n), x[i], out=out[i, q0:q1].view(q * k, -1))
     return out
