@@ -28,3 +28,21 @@ def test_default_essential_start():
     assert CorrTrainConfig(budget_steps=500).essential_start == 250
     with pytest.raises(InputError, match="--model"):
         CorrTrainConfig(model="resnet")
+
+
+def test_weights_depend_on_the_seed_only(tmp_path):
+    # torch seeds its global generator randomly at start-up; a run must not inherit that state
+    import torch
+    from safetensors.torch import load_file
+
+    cfg = CorrTrainConfig(
+        model="cnnet", budget_steps=1, batch_size=2, num_matches=16, essential_after=5,
+        val_pairs=0, checkpoint_every=100,
+    )  # fmt: skip
+    weights = []
+    for i, state in enumerate((1, 2)):
+        torch.manual_seed(state)  # a different global state before each run
+        train_corr(cfg, tmp_path / f"run{i}")
+        weights.append(load_file(str(tmp_path / f"run{i}" / "model" / "model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -161,7 +161,7 @@ def train_ldm(
     """
     from safetensors.torch import load_file
 
-    from knnlab.train import TrainConfig, Trainer
+    from knnlab.train import TrainConfig, Trainer, seed_everything
 
     cfg.validate()
     if codes.ndim != 4 or codes.shape[2] != codes.shape[3]:
@@ -170,6 +170,7 @@ def train_ldm(
     if (c, h) != (code_map.channels, code_map.height):
         raise InputError(f"codes {tuple(codes.shape)} do not match the code map {code_map}")
     x0 = code_map.to_model(codes.float())
+    seed_everything(cfg.seed)  # the initial weights: torch's own start-up seed is random
     unet = make_unet(cfg.unet, c, h)
     scheduler = make_scheduler(cfg.schedule, cfg.train_timesteps, "ddim", code_map.model_range())
     alphas = scheduler.alphas_cumprod.clone()  # (T,) float32, CPU

@@ -153,7 +153,7 @@ def train_corr(
     Returns (and writes to ``out_dir/summary.json``) the steps, the time and the validation scores.
     """
     from knnlab.n3.corr_loss import correspondence_loss
-    from knnlab.train import TrainConfig, Trainer
+    from knnlab.train import TrainConfig, Trainer, seed_everything
 
     out_dir = Path(out_dir)
     steps = cfg.total_steps
@@ -172,6 +172,7 @@ def train_corr(
         extra={"corr": asdict(cfg)},
     )
     data = _dataset(cfg, steps * cfg.batch_size, cfg.seed)
+    seed_everything(cfg.seed)  # the initial weights: torch's own start-up seed is random
     net = build_corr_model(cfg.model)
     holder: dict[str, Any] = {}
 

@@ -189,7 +189,7 @@ def train_sr(
     """Train, recalibrate BatchNorm, save ``out_dir/model`` (``save_pretrained``), evaluate on
     ``cfg.eval_dataset`` at every scale. Returns (and writes to ``out_dir/summary.json``) a summary."""
     from knnlab.n3.training import recalibrate_batchnorm
-    from knnlab.train import TrainConfig, Trainer
+    from knnlab.train import TrainConfig, Trainer, seed_everything
 
     out_dir = Path(out_dir)
     device = torch.device(device)
@@ -229,6 +229,7 @@ def train_sr(
     data = SRPatchDataset(
         images, cfg.patch_size, scales=cfg.scales, length=steps * groups, seed=cfg.seed
     )
+    seed_everything(cfg.seed)  # the initial weights: torch's own start-up seed is random
     net = build_sr_model(cfg.model, **cfg.model_kwargs)
 
     def loss_fn(net: nn.Module, batch):

@@ -184,7 +184,7 @@ def train_denoiser(
     writes the summary (the other ranks return the training part of it).
     """
     from knnlab.data import PatchDataset
-    from knnlab.train import TrainConfig, Trainer, barrier
+    from knnlab.train import TrainConfig, Trainer, barrier, seed_everything
 
     out_dir = Path(out_dir)
     device = torch.device(device)
@@ -213,6 +213,7 @@ def train_denoiser(
     data = PatchDataset(
         cfg.dataset, cfg.patch_size, length=steps * cfg.batch_size, seed=cfg.seed, channels=1
     )
+    seed_everything(cfg.seed)  # the initial weights: torch's own start-up seed is random
     net = build_model(cfg.model)
     optimizer = torch.optim.Adam(
         parameter_groups(net, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8

@@ -277,7 +277,7 @@ def train_face_features(
     """Train on the train split, save ``out_dir/model`` (``save_pretrained``), and return (and
     write to ``out_dir/summary.json``) the held-out identity accuracy and the times."""
     from knnlab.io_utils import atomic_write_json
-    from knnlab.train import TrainConfig, Trainer
+    from knnlab.train import TrainConfig, Trainer, seed_everything
 
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
@@ -301,6 +301,7 @@ def train_face_features(
         tensorboard=False,
         extra={"face_features": asdict(cfg)},
     )
+    seed_everything(cfg.seed)  # the initial weights: torch's own start-up seed is random
     net = FaceIdentityNet(FaceFeatureConfig(width=cfg.width, feature_dim=cfg.feature_dim))
 
     def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):

@@ -135,7 +135,7 @@ def train_real_denoiser(
     from knnlab.data import PatchDataset
     from knnlab.n3.real.noise import real_noise_batch
     from knnlab.n3.training import denoise_loss, parameter_groups, recalibrate_batchnorm
-    from knnlab.train import TrainConfig, Trainer
+    from knnlab.train import TrainConfig, Trainer, seed_everything
 
     out_dir = Path(out_dir)
     device = torch.device(device)
@@ -159,6 +159,7 @@ def train_real_denoiser(
     )
     images = load_training_images(cfg.datasets, cfg.patch_size)
     data = PatchDataset(images, cfg.patch_size, length=cfg.steps * cfg.batch_size, seed=cfg.seed)
+    seed_everything(cfg.seed)  # the initial weights: torch's own start-up seed is random
     net = build_real_model(cfg.model, cfg.preset)
     if cfg.identity_init:
         identity_init_(net)
