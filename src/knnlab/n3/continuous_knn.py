@@ -53,6 +53,14 @@ _EXP_FLOOR = {
 }
 
 
+def _linear_floors(dtype: torch.dtype) -> tuple[float, float]:
+    """``(keep, row)`` of the linear-domain relaxation, as logs: entries more than ``−keep`` below a
+    row's ``k``-th largest logit are dropped, and a row's linear weights are 0 where its maximum
+    is more than ``−row`` above it (0.3 and 0.35 of ``log tiny``: 26 and 31 for float32)."""
+    log_tiny = math.log(torch.finfo(dtype).tiny)
+    return 0.3 * log_tiny, 0.35 * log_tiny
+
+
 def log1mexp(x: Tensor, expm1_guard: float = 1e-7) -> Tensor:
     """``log(1 − exp(x))`` for ``x <= 0``, exact in both regimes (Mächler 2012), gradient bounded.
 
@@ -180,20 +188,19 @@ def _relaxed_weights(
     if out is None:
         out = a2.new_empty(a2.shape[0], k, m_)
     w_all = out.view(a2.shape[0], k, m_)
-    log_tiny = math.log(torch.finfo(a.dtype).tiny)
+    keep_floor, c_floor = _linear_floors(a.dtype)
     # (R, k), descending: every step's maximum is among them
     top_vals, cand = a2.topk(k, dim=-1) if top is None else (t.reshape(-1, k) for t in top)
     ref = top_vals[:, k - 1 :]  # (R, 1): the k-th largest logit
     redo = torch.isneginf(ref)  # fewer than k finite candidates: the log-domain path
     ref = ref.masked_fill(redo, 0.0)
     u = torch.sub(a2, ref, out=work.view_as(a2) if work is not None else None)
-    u_floor = math.exp(0.3 * log_tiny)
+    u_floor = math.exp(keep_floor)
     # exp of clamped arguments, then the floor (and −inf, masked) to exactly 0: exp(−inf) and
     # subnormal results take a slow path on x86, a clamp and a threshold are cheap passes
-    torch.threshold_(u.clamp_min_(0.3 * log_tiny).exp_(), u_floor * (1 + 1e-3), 0.0)
+    torch.threshold_(u.clamp_min_(keep_floor).exp_(), u_floor * (1 + 1e-3), 0.0)
     u.scatter_(-1, cand, 0.0)  # the k largest are followed in the log domain
     b = top_vals - ref  # (R, k) ≥ 0: their logits relative to the k-th largest
-    c_floor = 0.35 * log_tiny
     for t in range(k):
         log_rest = u.sum(dim=-1, keepdim=True).log()  # log Σ of the linear entries
         b_max, j = b.max(dim=-1, keepdim=True)

@@ -24,7 +24,12 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from knnlab.errors import InputError
-from knnlab.n3.continuous_knn import RELAXATIONS, _relaxed_weights, continuous_knn
+from knnlab.n3.continuous_knn import (
+    RELAXATIONS,
+    _linear_floors,
+    _relaxed_weights,
+    continuous_knn,
+)
 
 __all__ = ["SetN3Aggregation", "set_n3_aggregate"]
 
@@ -107,7 +112,7 @@ def _sparse_block(
     u[top_pos] = 0.0  # the k largest: in the log domain
     b = top_vals - ref  # (Q, k) ≥ 0: the k largest relative to the k-th
     out = xi.new_empty(q, k, xi.shape[1])
-    c_floor = 0.35 * math.log(torch.finfo(d.dtype).tiny)  # as in _relaxed_weights
+    c_floor = _linear_floors(d.dtype)[1]
     for t in range(k):
         log_rest = torch.segment_reduce(u, "sum", lengths=counts).log().unsqueeze(1)
         b_max, j = b.max(dim=-1, keepdim=True)
@@ -138,13 +143,13 @@ def _aggregate_no_grad(x: Tensor, e: Tensor, inv_temp: Tensor, k: int, chunk: in
     rows: a trained network's) is aggregated over those entries only (:func:`_sparse_block`)."""
     b, n, _ = x.shape
     rows = max(1, min(n, chunk // n))
-    x = x.contiguous()  # rows of x are gathered below
+    x = x.contiguous()  # the sparse product reads rows of x
     sq = (e * e).sum(-1)  # (B, N)
     logits_buf = e.new_empty(rows * n)
     work_buf = torch.empty_like(logits_buf)
     w_buf = e.new_empty(rows * k * n)
     one = e.new_ones(())
-    floor = 0.3 * math.log(torch.finfo(e.dtype).tiny)  # as in _relaxed_weights
+    floor = _linear_floors(e.dtype)[0]  # the entries _relaxed_weights keeps
     out = x.new_empty(b, n, k, x.shape[-1])
     for i in range(b):
         ei, sqi = e[i], sq[i]
