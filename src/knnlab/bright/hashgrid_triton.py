@@ -50,6 +50,16 @@ def _jit(fn: Any) -> Any:
 
 
 @_jit
+def _block(n, F: tl.constexpr, FP: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's point rows (int64) with their mask, and the feature columns (F of FP
+    padded) with the (rows, columns) mask."""
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = rows < n
+    cols = tl.arange(0, FP)
+    return rows.to(tl.int64), mask, cols, mask[:, None] & (cols < F)[None, :]
+
+
+@_jit
 def _load_point(x_ptr, rows, mask, D: tl.constexpr):
     """Coordinates ``(BLOCK,)`` of dims 0 … 3 of ``x (N, D)``; dims ≥ D repeat dim 0 (unused)."""
     x0 = tl.load(x_ptr + rows * D, mask=mask, other=0.0)
@@ -168,11 +178,7 @@ def _forward_kernel(
     D: tl.constexpr, F: tl.constexpr, FP: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """``out (N, L·F)`` from ``x (N, D)`` and ``params (Σ T_l, F)``; FP = F rounded up to 2^k."""
-    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = rows < n
-    rows = rows.to(tl.int64)
-    cols = tl.arange(0, FP)
-    mask2 = mask[:, None] & (cols < F)[None, :]
+    rows, mask, cols, mask2 = _block(n, F, FP, BLOCK)
     x0, x1, x2, x3 = _load_point(x_ptr, rows, mask, D)
     for lvl in range(n_levels):
         scale, off, size, dense, s0, s1, s2, s3 = _level(
@@ -200,11 +206,7 @@ def _backward_kernel(
 ):  # fmt: skip
     """From ``grad_out (N, L·F)``: ``grad_params (Σ T_l, F)`` by atomic adds (NEED_P) and
     ``grad_x (N, D)`` (NEED_X)."""
-    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = rows < n
-    rows = rows.to(tl.int64)
-    cols = tl.arange(0, FP)
-    mask2 = mask[:, None] & (cols < F)[None, :]
+    rows, mask, cols, mask2 = _block(n, F, FP, BLOCK)
     x0, x1, x2, x3 = _load_point(x_ptr, rows, mask, D)
     gx0 = tl.zeros((BLOCK,), dtype=tl.float32)
     gx1 = tl.zeros((BLOCK,), dtype=tl.float32)
